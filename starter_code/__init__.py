@@ -1,0 +1,1 @@
+"""PASCAL VOC 2012 semantic segmentation course kit."""

@@ -1,0 +1,1 @@
+"""Datasets, transforms, downloads and class statistics."""
