@@ -1,0 +1,205 @@
+"""`python -m starter_code data|train|evaluate ...`: the notebooks' calls, from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+DATASETS = ("synthetic", "voc", "camvid")
+
+
+def _data_parser(sub: Any) -> None:
+    p = sub.add_parser("data", help="get, generate, check or describe a dataset")
+    dsub = p.add_subparsers(dest="data_cmd", required=True)
+    s = dsub.add_parser("synthetic", help="write the offline synthetic VOC-format dataset")
+    s.add_argument("--root", required=True, help="folder that will contain VOCdevkit/")
+    s.add_argument("--train", type=int, default=600)
+    s.add_argument("--val", type=int, default=200)
+    s.add_argument("--size", type=int, default=128)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--overwrite", action="store_true")
+    d = dsub.add_parser("download-voc", help="download and extract PASCAL VOC 2012 (tries several mirrors)")
+    d.add_argument("--root", required=True, help="folder that will contain VOCdevkit/")
+    for name, helptext in (("check", "scan a dataset for bad files"), ("stats", "class pixel/image counts")):
+        c = dsub.add_parser(name, help=helptext)
+        c.add_argument("--dataset", choices=DATASETS, required=True)
+        c.add_argument("--data-root", required=True)
+        c.add_argument("--split", default=None, help="default: train and val")
+
+
+def _train_parser(sub: Any) -> None:
+    from .config import EXPERIMENTS
+
+    p = sub.add_parser("train", help="train a named experiment")
+    p.add_argument("--experiment", default="baseline", choices=sorted(EXPERIMENTS))
+    p.add_argument("--dataset", choices=DATASETS)
+    p.add_argument("--data-root")
+    p.add_argument("--out", help="run directory (default runs/<experiment>-<dataset>)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--image-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--seed", type=int)
+    p.add_argument("--workers", type=int)
+    p.add_argument("--limit-train", type=int, help="use only the first N training images (smoke runs)")
+    p.add_argument("--limit-val", type=int)
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    p.add_argument("--checkpoint-dir", help="where last.pt lives (e.g. a Google Drive folder); default: --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _eval_parser(sub: Any) -> None:
+    p = sub.add_parser("evaluate", help="metrics of a trained run at native resolution")
+    p.add_argument("--run", required=True, help="run directory holding best.pt")
+    p.add_argument("--dataset", choices=DATASETS)
+    p.add_argument("--data-root")
+    p.add_argument("--split", default="val")
+    p.add_argument("--save-predictions", metavar="DIR", help="write one class-index PNG per image")
+    p.add_argument("--json", metavar="FILE", help="write the metrics as JSON")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's argument parser."""
+    parser = argparse.ArgumentParser(prog="python -m starter_code", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    _data_parser(sub)
+    _train_parser(sub)
+    _eval_parser(sub)
+    return parser
+
+
+# ------------------------------------------------------------------------------------------------- commands
+def cmd_data(args: argparse.Namespace) -> int:
+    if args.data_cmd == "synthetic":
+        from .data.synthetic import generate_synthetic_voc
+
+        out = generate_synthetic_voc(args.root, n_train=args.train, n_val=args.val, size=args.size, seed=args.seed,
+                                     overwrite=args.overwrite)
+        print(f"synthetic VOC-format dataset ready at {out}")
+        return 0
+    if args.data_cmd == "download-voc":
+        from .data.download import download_voc
+
+        out = download_voc(args.root)
+        print(f"PASCAL VOC 2012 ready at {out}")
+        return 0
+    from .data import build_dataset
+    from .data.stats import class_stats
+
+    splits = [args.split] if args.split else ["train", "val"]
+    for split in splits:
+        ds = build_dataset(args.dataset, args.data_root, split, "eval", None)
+        if args.data_cmd == "stats":
+            st = class_stats(ds)
+            labelled = sum(st["pixels"])
+            print(f"{split}: {st['num_masks']} masks, {st['total_pixels']} pixels, void {st['void_pixels']}")
+            for name, px, im in zip(st["classes"], st["pixels"], st["images"]):
+                print(f"  {name:>14s} {px:>12d} px {100 * px / max(labelled, 1):6.2f}% of labelled {im:>6d} images")
+        else:
+            from .data.check import check_dataset
+
+            problems = check_dataset(ds)
+            print(f"{split}: {len(ds)} pairs checked, {len(problems)} problem(s)")
+            for p in problems:
+                print(f"  {p}")
+            if problems:
+                return 1
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import get_experiment
+    from .engine import default_run_dir, fit
+
+    cfg = get_experiment(args.experiment, dataset=args.dataset, data_root=args.data_root, epochs=args.epochs,
+                         batch_size=args.batch_size, image_size=args.image_size, lr=args.lr, device=args.device,
+                         seed=args.seed, workers=args.workers, limit_train=args.limit_train,
+                         limit_val=args.limit_val)
+    if args.dataset and not args.data_root:
+        raise SystemExit(f"error: --dataset {args.dataset} needs --data-root (the folder holding the data)")
+    run_dir = Path(args.out) if args.out else default_run_dir(cfg)
+    from .data import build_datasets
+    from .data.check import quick_check
+
+    train_ds, val_ds = build_datasets(cfg)
+    quick_check(train_ds)
+    quick_check(val_ds)
+    run = fit(cfg, run_dir, resume=args.resume, progress=not args.quiet, datasets=(train_ds, val_ds),
+              checkpoint_dir=args.checkpoint_dir)
+    from .viz import save_run_figures
+
+    save_run_figures(run, val_ds, run_dir / "figures")
+    m = run.metrics
+    print(f"run saved to {run_dir} (best epoch {run.best_epoch}"
+          f"{f', early stop at {run.stopped_epoch}' if run.stopped_epoch else ''})")
+    print(f"val mIoU {m['miou']:.4f}  pixel acc {m['pixel_acc']:.4f}  mean class acc {m['mean_class_acc']:.4f}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from .data import build_dataset, eval_size
+    from .engine import eval_batch_size, evaluate, load_run, make_loader, resolve_device
+    from .predict import save_index_png
+
+    device = resolve_device(args.device)
+    model, cfg, ckpt = load_run(args.run, device=device)
+    dataset, root = args.dataset or cfg.dataset, args.data_root or cfg.data_root
+    ds = build_dataset(dataset, root, args.split, "eval", eval_size(cfg))
+    if len(ds.info.classes) != len(ckpt["classes"]):
+        raise SystemExit(f"error: {args.run} was trained on {len(ckpt['classes'])} classes but {dataset} has "
+                         f"{ds.info.num_classes}; evaluate on the dataset it was trained on")
+    loader = make_loader(ds, eval_batch_size(ds, cfg.batch_size), False, device, 0)
+    m = evaluate(model, loader, ds.info.num_classes, device, progress=not args.quiet, desc=f"evaluate {args.split}")
+    named = {"split": args.split, "dataset": dataset, "run": str(args.run), "num_images": len(ds),
+             "pixel_acc": m["pixel_acc"], "mean_class_acc": m["mean_class_acc"], "miou": m["miou"],
+             "fw_iou": m["fw_iou"], "iou": dict(zip(ds.info.classes, m["iou"]))}
+    if args.save_predictions:
+        out = Path(args.save_predictions)
+        out.mkdir(parents=True, exist_ok=True)
+        from tqdm.auto import tqdm
+
+        from .engine import forward_logits
+
+        with torch.no_grad():
+            for i in tqdm(range(len(ds)), desc="save predictions", disable=args.quiet):
+                img, mask = ds[i]
+                pred = forward_logits(model, img[None].to(device), mask.shape[-2:]).argmax(1)[0]
+                save_index_png(pred.cpu().numpy(), out / f"{ds.ids[i]}.png", ds.info)
+        named["predictions"] = str(out)
+    print(f"{dataset} {args.split} ({len(ds)} images): mIoU {m['miou']:.4f}  pixel acc {m['pixel_acc']:.4f}  "
+          f"mean class acc {m['mean_class_acc']:.4f}  fw IoU {m['fw_iou']:.4f}")
+    for name, v in named["iou"].items():
+        print(f"  {name:>14s} IoU {v:.4f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(named, indent=2))
+    return 0
+
+
+COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; errors about data, checkpoints or training end in one line and a non-zero exit."""
+    from .data import DataError
+    from .engine import TrainingError
+
+    from .data.download import DownloadError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.cmd](args)
+    except (DataError, TrainingError, DownloadError, FileNotFoundError, KeyError, ValueError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; last.pt holds the last finished epoch (resume with --resume)", file=sys.stderr)
+        return 130
