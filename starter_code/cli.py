@@ -189,9 +189,8 @@ COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate}
 def main(argv: list[str] | None = None) -> int:
     """Entry point; errors about data, checkpoints or training end in one line and a non-zero exit."""
     from .data import DataError
-    from .engine import TrainingError
-
     from .data.download import DownloadError
+    from .engine import TrainingError
 
     args = build_parser().parse_args(argv)
     try:
