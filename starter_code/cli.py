@@ -64,6 +64,15 @@ def _eval_parser(sub: Any) -> None:
     p.add_argument("--quiet", action="store_true")
 
 
+def _notebooks_parser(sub: Any) -> None:
+    p = sub.add_parser("notebooks", help="execute the numbered notebooks top to bottom (papermill)")
+    p.add_argument("--smoke", action="store_true", help="tiny data, one epoch (what the tests run)")
+    p.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 00 01")
+    p.add_argument("--out", default="build/notebooks", help="where executed copies go")
+    p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
+                   help="override a parameters-cell value (parsed as JSON when possible)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The CLI's argument parser."""
     parser = argparse.ArgumentParser(prog="python -m starter_code", description=__doc__)
@@ -71,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_parser(sub)
     _train_parser(sub)
     _eval_parser(sub)
+    _notebooks_parser(sub)
     return parser
 
 
@@ -183,7 +193,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate}
+def cmd_notebooks(args: argparse.Namespace) -> int:
+    import time
+
+    from .notebook import execute_notebooks, notebook_paths
+
+    params: dict[str, Any] = {"smoke": True} if args.smoke else {}
+    for name, value in args.param:
+        try:
+            params[name] = json.loads(value)
+        except json.JSONDecodeError:
+            params[name] = value
+    paths = notebook_paths(args.only)
+    if not paths:
+        raise ValueError(f"no notebooks match {args.only}")
+    t0 = time.perf_counter()
+    results = execute_notebooks(paths, args.out, params)
+    total = time.perf_counter() - t0
+    for r in results:
+        print(f"{r['notebook']:<36s} {r['seconds']:8.1f} s")
+    print(f"{len(results)} notebooks executed in {total / 60:.1f} min; executed copies in {args.out}")
+    return 0
+
+
+COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate, "notebooks": cmd_notebooks}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,11 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     from .data import DataError
     from .data.download import DownloadError
     from .engine import TrainingError
+    from .notebook import NotebookError
 
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.cmd](args)
-    except (DataError, TrainingError, DownloadError, FileNotFoundError, KeyError, ValueError) as e:
+    except (DataError, TrainingError, DownloadError, NotebookError, FileNotFoundError, KeyError, ValueError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"error: {msg}", file=sys.stderr)
         return 2

@@ -286,11 +286,12 @@ def _resume_state(cfg: Config, last: Path) -> dict[str, Any]:
     return ckpt
 
 
-def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool = False, progress: bool = True,
+def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool | str = False, progress: bool = True,
         datasets: tuple[Any, Any] | None = None, checkpoint_dir: str | Path | None = None) -> RunResult:
     """Train `cfg` end to end and return the best model (by val mIoU) with its history and metrics.
 
-    `resume=True` continues from `checkpoint_dir/last.pt` (default: the run dir), refusing a different config.
+    `resume=True` continues from `checkpoint_dir/last.pt` (default: the run dir), refusing a different config;
+    `resume="auto"` does so only when last.pt exists (re-run the same cell after a Colab disconnect).
     `checkpoint_dir` may point elsewhere (e.g. a Google Drive folder on Colab) so a disconnect loses nothing.
     """
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
@@ -316,6 +317,8 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool = False, pr
     best = {"miou": -1.0, "epoch": -1, "metrics": {}}
     bad_epochs, start, stopped = 0, 0, None
     last_path = ckpt_dir / "last.pt"
+    if resume == "auto":
+        resume = last_path.exists()
     if resume:
         if not last_path.exists():
             raise TrainingError(f"{last_path}: nothing to resume (no last.pt); start without --resume")

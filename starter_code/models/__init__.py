@@ -44,3 +44,33 @@ def build_model(name: str, num_classes: int = 21, **kwargs: Any) -> nn.Module:
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# ---------------------------------------------------------------------- transfer learning and U-Net (appended)
+from .resnet import PretrainedWeightsUnavailable as PretrainedWeightsUnavailable  # noqa: E402
+from .resnet import ResNet34FCN, ResNet34UNet  # noqa: E402
+from .unet import UNet  # noqa: E402
+
+
+@register("resnet34_fcn")
+def resnet34_fcn(num_classes: int = 21, pretrained: bool = True) -> nn.Module:
+    """The seed's Table 4: ImageNet ResNet-34 encoder + the baseline's transposed-conv decoder."""
+    return ResNet34FCN(num_classes, pretrained=pretrained)
+
+
+@register("resnet34_unet")
+def resnet34_unet(num_classes: int = 21, pretrained: bool = True) -> nn.Module:
+    """ImageNet ResNet-34 encoder + U-Net decoder with skips at strides 16, 8, 4, 2 (not in the seed)."""
+    return ResNet34UNet(num_classes, pretrained=pretrained)
+
+
+@register("unet")
+def unet(num_classes: int = 21, base_width: int = 64) -> nn.Module:
+    """The seed's Table 6 U-Net, 64-128-256-512-1024 (base_width=64)."""
+    return UNet(num_classes, base_width=base_width)
+
+
+@register("unet_small")
+def unet_small(num_classes: int = 21, base_width: int = 16) -> nn.Module:
+    """U-Net at a quarter of the width (16-32-64-128-256) for CPU runs."""
+    return UNet(num_classes, base_width=base_width)
