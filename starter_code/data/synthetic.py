@@ -53,7 +53,7 @@ VOC_TRAIN_IMAGE_COUNTS: dict[str, int] = {
 }
 _CLASS_WEIGHTS = np.array([VOC_TRAIN_IMAGE_COUNTS[c] for c in VOC_CLASSES[1:]], dtype=np.float64)
 _CLASS_WEIGHTS /= _CLASS_WEIGHTS.sum()
-_N_OBJECTS_P = (0.35, 0.30, 0.20, 0.15)  # P(1..4 objects in an image)
+_N_OBJECTS_P = (0.3, 0.3, 0.22, 0.18)  # P(1..4 objects in an image)
 _P_REPEAT = 0.4  # chance a further object repeats a class already in the image (herds, groups of people)
 
 
@@ -803,7 +803,7 @@ def synthesize_example(rng: np.random.Generator, size: int = 128) -> tuple[np.nd
     for k, c in enumerate(classes, start=1):
         parts = _Parts()
         _SHAPES[c - 1](r, parts)
-        extent = r.uniform(0.4, 0.75) if k == 1 else r.uniform(0.2, 0.6)
+        extent = r.uniform(0.4, 0.8) if k == 1 else r.uniform(0.2, 0.6)
         pl = _place(r, parts.prims, size, extent, _ROT_STD.get(c, 10.0), 0.2 if k == 1 else 0.05)
         if pl.empty:
             continue
