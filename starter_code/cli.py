@@ -73,6 +73,12 @@ def _notebooks_parser(sub: Any) -> None:
                    help="override a parameters-cell value (parsed as JSON when possible)")
 
 
+def _report_parser(sub: Any) -> None:
+    p = sub.add_parser("report", help="summarise finished runs (pixel acc, mean class acc, mIoU)")
+    p.add_argument("--runs", default="runs", help="folder of run directories")
+    p.add_argument("--markdown", metavar="FILE", help="also write the table as markdown")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The CLI's argument parser."""
     parser = argparse.ArgumentParser(prog="python -m starter_code", description=__doc__)
@@ -81,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     _train_parser(sub)
     _eval_parser(sub)
     _notebooks_parser(sub)
+    _report_parser(sub)
     return parser
 
 
@@ -94,8 +101,11 @@ def cmd_data(args: argparse.Namespace) -> int:
         print(f"synthetic VOC-format dataset ready at {out}")
         return 0
     if args.data_cmd == "download-voc":
+        import logging
+
         from .data.download import download_voc
 
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
         out = download_voc(args.root)
         print(f"PASCAL VOC 2012 ready at {out}")
         return 0
@@ -216,7 +226,22 @@ def cmd_notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate, "notebooks": cmd_notebooks}
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import collect_runs, results_markdown
+
+    runs = collect_runs(args.runs)
+    if not runs:
+        raise FileNotFoundError(f"{args.runs}: no finished runs (folders with metrics.json) found")
+    table = results_markdown(runs)
+    print(f"Results of {len(runs)} runs in {args.runs} (validation split, best epoch by val mIoU):")
+    print(table)
+    if args.markdown:
+        Path(args.markdown).write_text(table + "\n")
+    return 0
+
+
+COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate, "notebooks": cmd_notebooks,
+            "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -256,6 +256,21 @@ def _plain_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 # --------------------------------------------------------------------------------------------------------- fit
+def early_stop_epoch(scores: list[float], patience: int | None) -> int | None:
+    """The 1-based epoch at which training stops: `patience` epochs in a row without a new best score."""
+    if patience is None:
+        return None
+    best, bad = float("-inf"), 0
+    for i, s in enumerate(scores, 1):
+        if s > best:
+            best, bad = s, 0
+        else:
+            bad += 1
+            if bad >= patience:
+                return i
+    return None
+
+
 @dataclass
 class RunResult:
     """What `fit` returns: the trained (best) model and everything written to the run directory."""

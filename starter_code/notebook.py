@@ -84,7 +84,7 @@ def settings(dataset: str | None = None, data_root: str | None = None, epochs: i
     suffix = "-smoke" if profile == "smoke" else ""
     default_root = {"synthetic": root / "data" / f"synthetic{suffix}", "voc": root / "data" / "voc",
                     "camvid": root / "data" / "camvid"}[dataset]
-    out = root / "build" / "smoke" if profile == "smoke" else root
+    out = Path(os.environ.get("KIT_SMOKE_DIR", root / "build" / "smoke")) if profile == "smoke" else root
     s = Settings(
         profile=profile, dataset=dataset, data_root=Path(data_root) if data_root else default_root,
         epochs=epochs or p["epochs"], image_size=image_size or p["image_size"],
