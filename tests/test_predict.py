@@ -83,7 +83,7 @@ def test_eval_size_rescales_but_mask_stays_native(tmp_path, images):
 def test_predict_image_matches_forward_and_accepts_arrays(images):
     torch.manual_seed(0)
     model = build_model("baseline", num_classes=21).eval()
-    rgb = np.asarray(Image.open(images[1]).convert("RGB"))
+    rgb = np.array(Image.open(images[1]).convert("RGB"))
     a = predict_image(model, images[1], VOC_INFO)
     b = predict_image(model, rgb, VOC_INFO)
     c = predict_image(model, Image.open(images[1]), VOC_INFO)
