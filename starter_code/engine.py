@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import random
 import time
 from collections.abc import Sequence
@@ -149,7 +150,7 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, criterion: nn.Module, 
             raise TrainingError(
                 f"loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}: training diverged. Likely causes: "
                 "learning rate too high, class weights too large (try weight_clip), or bad labels; "
-                "the last good checkpoint (last.pt) is kept")
+                "nothing of this epoch was saved: last.pt (if any) keeps the last good epoch")
         optimizer.zero_grad(set_to_none=True)
         if use_amp:
             scaler.scale(loss).backward()
@@ -163,9 +164,12 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, criterion: nn.Module, 
         if progress and (step % 10 == 0 or step == len(loader) - 1):
             bar.set_postfix(loss=f"{(total / count).item():.4f}")
     mean = (total / max(count, 1)).item()
-    if not math.isfinite(mean):
-        raise TrainingError(f"mean training loss is {mean} at epoch {epoch + 1}: training diverged; "
-                            "lower the learning rate or check the labels; last.pt keeps the previous epoch")
+    finite_weights = all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    if not math.isfinite(mean) or not finite_weights:
+        what = f"mean training loss is {mean}" if not math.isfinite(mean) else "the weights became NaN/inf"
+        raise TrainingError(f"{what} at epoch {epoch + 1}, end of the epoch: training diverged. Likely causes: "
+                            "learning rate too high, class weights too large (try weight_clip), or bad labels; "
+                            "nothing of this epoch was saved: last.pt (if any) keeps the last good epoch")
     return mean
 
 
@@ -206,10 +210,13 @@ def atomic_save(obj: Any, path: str | Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as e:
+    except BaseException as e:  # disk full, read-only folder, Ctrl-C: never leave the temp file behind
         tmp.unlink(missing_ok=True)
+        if not isinstance(e, (OSError, RuntimeError)):  # torch's zip writer reports write errors as RuntimeError
+            raise
         kept = "the previous one is intact" if path.exists() else "no earlier checkpoint existed"
-        raise TrainingError(f"could not write checkpoint {path} ({e.strerror or e}); {kept}") from None
+        why = (e.strerror if isinstance(e, OSError) else None) or (str(e).strip().splitlines() or [repr(e)])[0]
+        raise TrainingError(f"could not write checkpoint {path} ({why}); {kept}") from None
 
 
 def write_json(obj: Any, path: str | Path) -> None:
@@ -226,15 +233,22 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise TrainingError(f"{path}: checkpoint not found") from None
-    except Exception as e:  # UnpicklingError and friends: the file wants more than tensors and plain data
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise TrainingError(f"{path}: refused to load: it is not a plain weights checkpoint ({first}). "
-                            "Only load checkpoints you trust; re-save them as tensors + plain data") from None
+    except pickle.UnpicklingError as e:  # the weights-only unpickler met a Python object it will not build
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        why = next((ln for ln in lines if "GLOBAL" in ln or "Unsupported" in ln), lines[-1] if lines else repr(e))
+        raise TrainingError(f"{path}: refused to load: the checkpoint holds Python objects that could execute "
+                            f"code ({why.rstrip('.')}); only tensors and plain data are accepted. Load only "
+                            "checkpoints you trust, re-saved as tensors + plain data") from None
+    except Exception as e:  # zip/pickle read errors: a truncated or corrupt file
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise TrainingError(f"{path}: cannot read checkpoint ({type(e).__name__}: {first[:160]}); the file is "
+                            "corrupt or truncated: use another checkpoint or train again") from None
 
 
 def _rng_state() -> dict[str, Any]:
+    npst = np.random.get_state()
     state = {"python": list(random.getstate()[1]), "python_pos": random.getstate()[2],
-             "numpy": np.random.get_state()[1].tolist(), "numpy_pos": int(np.random.get_state()[2]),
+             "numpy": npst[1].tolist(), "numpy_pos": int(npst[2]), "numpy_gauss": [int(npst[3]), float(npst[4])],
              "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -243,7 +257,8 @@ def _rng_state() -> dict[str, Any]:
 
 def _set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((3, tuple(state["python"]), state["python_pos"]))
-    np.random.set_state(("MT19937", np.array(state["numpy"], dtype=np.uint32), state["numpy_pos"], 0, 0.0))
+    has_gauss, gauss = state.get("numpy_gauss", (0, 0.0))
+    np.random.set_state(("MT19937", np.array(state["numpy"], dtype=np.uint32), state["numpy_pos"], has_gauss, gauss))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -292,6 +307,11 @@ def default_run_dir(cfg: Config) -> Path:
 
 def _resume_state(cfg: Config, last: Path) -> dict[str, Any]:
     ckpt = load_checkpoint(last)
+    needed = ("model", "optimizer", "scheduler", "epoch", "history", "best", "bad_epochs", "rng", "config")
+    missing = [k for k in needed if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise TrainingError(f"{last}: not a training checkpoint (missing {', '.join(missing)}); "
+                            "resume needs the last.pt written by fit")
     saved = Config.from_dict(ckpt["config"])
     differ = sorted(k for k, (a, b) in cfg.diff(saved).items() if k not in ("device", "workers"))
     if differ:
@@ -346,6 +366,14 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool | str = Fal
         history, best, bad_epochs = ckpt["history"], ckpt["best"], ckpt["bad_epochs"]
         start, stopped = ckpt["epoch"] + 1, ckpt.get("stopped_epoch")
         _set_rng_state(ckpt["rng"])
+        for name in ("last.pt", "best.pt", "history.json", "config.json", "metrics.json"):
+            for stale in {*ckpt_dir.glob(f".{name}.tmp-*"), *run_dir.glob(f".{name}.tmp-*")}:
+                stale.unlink(missing_ok=True)  # left by a run killed mid-write; never read
+        if best["epoch"] == start:  # best.pt is written after last.pt: a kill in between left it one epoch behind
+            atomic_save({"model": ckpt["model"], "config": ckpt["config"], "epoch": best["epoch"],
+                         "classes": ckpt["classes"], "metrics": best["metrics"]}, run_dir / "best.pt")
+        write_json({"history": history, "best_epoch": best["epoch"], "stopped_epoch": stopped},
+                   run_dir / "history.json")  # may lag last.pt by one epoch after a kill
     write_json(cfg.to_dict(), run_dir / "config.json")
 
     val_loader = make_loader(val_ds, eval_batch_size(val_ds, cfg.batch_size), False, device, workers)
@@ -368,11 +396,10 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool | str = Fal
                "val_pixel_acc": val["pixel_acc"], "val_mean_class_acc": val["mean_class_acc"], "lr": lr,
                "seconds": time.perf_counter() - t0}
         history.append(row)
-        if val["miou"] > best["miou"]:
+        improved = val["miou"] > best["miou"]
+        if improved:
             best = {"miou": val["miou"], "epoch": epoch + 1, "metrics": _named_metrics(val, info.classes)}
             bad_epochs = 0
-            atomic_save({"model": _plain_state_dict(model), "config": cfg.to_dict(), "epoch": epoch + 1,
-                         "classes": list(info.classes), "metrics": best["metrics"]}, run_dir / "best.pt")
         else:
             bad_epochs += 1
             if cfg.patience is not None and bad_epochs >= cfg.patience:
@@ -382,6 +409,9 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool | str = Fal
                      "epoch": epoch, "history": history, "best": best, "bad_epochs": bad_epochs,
                      "stopped_epoch": stopped, "rng": _rng_state(), "config": cfg.to_dict(),
                      "classes": list(info.classes)}, last_path)
+        if improved:  # after last.pt, so a resume can always rebuild best.pt from last.pt (see the resume block)
+            atomic_save({"model": _plain_state_dict(model), "config": cfg.to_dict(), "epoch": epoch + 1,
+                         "classes": list(info.classes), "metrics": best["metrics"]}, run_dir / "best.pt")
         write_json({"history": history, "best_epoch": best["epoch"], "stopped_epoch": stopped},
                    run_dir / "history.json")
         epochs.set_postfix(loss=f"{train_loss:.3f}", miou=f"{val['miou']:.3f}", best=f"{best['miou']:.3f}")

@@ -39,8 +39,10 @@ def read_image(path: str | Path) -> np.ndarray:
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
             return np.asarray(im.convert("RGB"))
-    except (FileNotFoundError, IsADirectoryError):
+    except FileNotFoundError:
         raise DataError(f"{path}: no such image file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not an image file") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise DataError(f"{path}: {path.name} is not an image PIL can read ({e})") from None
 
@@ -52,8 +54,10 @@ def _check_image(path: Path) -> None:
     try:
         with Image.open(path):
             pass
-    except (FileNotFoundError, IsADirectoryError):
+    except FileNotFoundError:
         raise DataError(f"{path}: no such image file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not an image file") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise DataError(f"{path}: {path.name} is not an image PIL can read ({e})") from None
 
@@ -238,7 +242,7 @@ def add_predict_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="segment your own images with a trained run",
                        description="Writes <name>.png (class indices), <name>_overlay.png and <name>_legend.png "
                                    "per image.")
-    p.add_argument("--run", required=True, help="run directory holding best.pt")
+    p.add_argument("--run", required=True, metavar="RUN_DIR", help="run directory holding best.pt")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (anything PIL reads)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the PNGs (created if missing)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from starter_code.data.classes import voc_palette
@@ -21,6 +22,16 @@ CAMVID = SHARED / "camvid"
 requires_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared data folder {SHARED} is absent")
 requires_voc = requires_shared
 requires_camvid = requires_shared
+
+
+@pytest.fixture
+def torch_single_thread():
+    """Run a test with one intra-op thread (restored afterwards). The tests use small tensors; with several engineers
+    sharing 2 cores, OpenMP threads waiting on each other made them up to 50x slower. Results are identical."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def save_index_png(path: Path, mask: np.ndarray, mode: str = "P") -> Path:

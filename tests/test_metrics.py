@@ -12,6 +12,8 @@ from torch import nn
 from starter_code.engine import evaluate
 from starter_code.metrics import ConfusionMatrix, per_batch_mean_iou
 
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
 # A tiny 3-class case, written out pixel by pixel (255 = void).
 TARGET = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 255, 255])
 PRED = torch.tensor([0, 0, 1, 1, 1, 2, 2, 0, 2, 0])

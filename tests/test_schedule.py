@@ -11,6 +11,8 @@ import torch
 from starter_code.config import BASELINE
 from starter_code.engine import build_scheduler, lr_factor
 
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
 
 def closed_form(epoch: int, base: float, epochs: int, warmup: int, eta_min: float, cosine: bool = True) -> float:
     """The intended learning rate at 0-based `epoch`, written independently of the engine."""

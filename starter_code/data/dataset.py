@@ -17,6 +17,13 @@ from .transforms import Pair, build_transform, normalize, to_tv
 class DataError(ValueError):
     """A problem with the data on disk; the message names the file and the fix."""
 
+    def __init__(self, msg: object = "", *args: object) -> None:
+        # A DataLoader worker's error is re-raised in the main process as DataError("Caught DataError in DataLoader
+        # worker process N.\nOriginal Traceback ...\n...DataError: <message>"): keep just the original one line.
+        if isinstance(msg, str) and msg.startswith("Caught DataError in DataLoader worker"):
+            msg = msg.rstrip().splitlines()[-1].split("DataError: ", 1)[-1]
+        super().__init__(msg, *args)
+
 
 def load_image(path: str | Path) -> np.ndarray:
     """An RGB image as uint8 HxWx3; a corrupt or truncated file raises DataError naming it."""
@@ -45,6 +52,8 @@ def load_mask(path: str | Path, palette: np.ndarray | None = None) -> np.ndarray
                 return np.asarray(im).astype(np.uint8)
             if mode in ("RGB", "RGBA") and palette is not None:
                 return rgb_to_index(np.asarray(im.convert("RGB")), palette, path)
+    except DataError:
+        raise
     except FileNotFoundError:
         raise DataError(f"{path}: mask file is missing; re-download or regenerate the dataset") from None
     except (OSError, SyntaxError, ValueError) as e:
@@ -99,10 +108,10 @@ class SegmentationDataset(Dataset):
     def read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The raw pair as uint8 arrays (HxWx3 image, HxW mask with void mapped to 255), checked for sizes."""
         mask = load_mask(self.masks[index], self.info.palette)
+        bad = (mask >= self.info.num_classes) & (mask != self.info.file_void)  # checked on the values in the file
         if self.info.file_void != IGNORE_INDEX:
             mask = mask.copy()
             mask[mask == self.info.file_void] = IGNORE_INDEX
-        bad = (mask >= self.info.num_classes) & (mask != IGNORE_INDEX)
         if bad.any():
             vals = sorted(set(np.unique(mask[bad]).tolist()))[:5]
             raise DataError(f"{self.masks[index]}: mask values {vals} are outside the {self.info.name} classes "
@@ -112,7 +121,8 @@ class SegmentationDataset(Dataset):
         image = load_image(self.images[index])
         if image.shape[:2] != mask.shape:
             raise DataError(f"{self.masks[index]}: mask is {mask.shape[1]}x{mask.shape[0]} but its image "
-                            f"{Path(self.images[index]).name} is {image.shape[1]}x{image.shape[0]}; they must match")
+                            f"{Path(self.images[index]).name} is {image.shape[1]}x{image.shape[0]}; they must match: "
+                            "re-export the mask at the image's size or drop the id from the split list")
         return image, mask
 
     def _pair(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:

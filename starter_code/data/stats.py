@@ -20,11 +20,19 @@ def class_stats(ds: SegmentationDataset, cache_dir: str | Path | None = "auto", 
     Returns {"classes", "pixels", "images", "void_pixels", "total_pixels", "num_masks"}. Cached in
     `cache_dir` ("auto" = the masks' folder when writable; None = no cache) under a key of the mask list.
     """
-    key = hashlib.sha1("\n".join(str(p) for p in ds.masks).encode()).hexdigest()[:16]
+    stamp = []
+    for p in ds.masks:  # size and mtime in the key: regenerated masks are recounted
+        try:
+            st = os.stat(p)
+            stamp.append(f"{p}:{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            stamp.append(str(p))
+    key = hashlib.sha1("\n".join(stamp).encode()).hexdigest()[:16]
     cache_file = None
     if cache_dir == "auto":
         cache_dir = Path(ds.masks[0]).parent if len(ds) else None
-        if cache_dir is not None and not os.access(cache_dir, os.W_OK):
+        # never write into a folder marked read-only (shared data), even as root, which os.access would allow
+        if cache_dir is not None and not (cache_dir.is_dir() and os.stat(cache_dir).st_mode & 0o222):
             cache_dir = None
     if cache_dir is not None:
         cache_file = Path(cache_dir) / f".class_stats_{ds.info.name}_{key}.json"
@@ -53,9 +61,12 @@ def class_stats(ds: SegmentationDataset, cache_dir: str | Path | None = "auto", 
         "num_masks": len(ds),
     }
     if cache_file is not None:
-        tmp = cache_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(out))
-        os.replace(tmp, cache_file)
+        tmp = cache_file.with_suffix(f".tmp-{os.getpid()}")
+        try:
+            tmp.write_text(json.dumps(out))
+            os.replace(tmp, cache_file)
+        except OSError:  # a cache is an optimisation: never fail the caller over it
+            tmp.unlink(missing_ok=True)
     return out
 
 

@@ -664,7 +664,6 @@ class _Placed:
         ca, sa = math.cos(a), math.sin(a)
         sx = (-1.0 if flip else 1.0) * aspect * extent_px / span
         sy = extent_px / span
-        self.mid, self.span, self.sx, self.sy, self.ca, self.sa = mid, span, sx, sy, ca, sa
         self.centre = np.asarray(centre, dtype=np.float64)
 
         def to_px(pts: np.ndarray) -> np.ndarray:

@@ -58,7 +58,8 @@ def build_transform(preset: str, size: int | None) -> Callable[[torch.Tensor, to
     - none (train_basic): shorter side to `size`, centre crop `size` x `size` (no squashing, no randomness);
     - paper: the seed's recipe: random-resized-crop (area 0.9-1.0, aspect 3/4-4/3) on 30% of samples,
       horizontal flip on 30%;
-    - strong: scale jitter 0.5-2.0, random crop padded with 0 / 255, flip 0.5, mild colour jitter.
+    - strong: scale jitter 0.5-2.0, random crop (image padded with 0, mask with void 255), flip 0.5, then mild
+      colour jitter of the image.
     """
     if preset == "eval":
         return EvalTransform(size)
@@ -78,7 +79,7 @@ def build_transform(preset: str, size: int | None) -> Callable[[torch.Tensor, to
             v2.RandomResize(int(0.5 * size), int(2.0 * size) + 1, antialias=True),
             v2.RandomCrop(size, pad_if_needed=True, fill=FILL),
             v2.RandomHorizontalFlip(p=0.5),
-            v2.ColorJitter(brightness=0.25, contrast=0.25, saturation=0.25, hue=0.02),
+            v2.ColorJitter(brightness=0.25, contrast=0.25, saturation=0.25, hue=0.02),  # image only
         ]
     else:
         raise ValueError(f"unknown augmentation preset {preset!r}; expected one of {', '.join(PRESETS)}")

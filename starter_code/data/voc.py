@@ -11,18 +11,15 @@ from .classes import VOC_INFO
 from .dataset import DataError, SegmentationDataset
 from .transforms import Pair
 
-VOC_LAYOUT = """expected layout:
-  ROOT/VOCdevkit/VOC2012/JPEGImages/<id>.jpg
-  ROOT/VOCdevkit/VOC2012/SegmentationClass/<id>.png
-  ROOT/VOCdevkit/VOC2012/ImageSets/Segmentation/{train,val,trainval}.txt
-(get it with `python -m starter_code data download-voc --root ROOT`, or
- `python -m starter_code data synthetic --root ROOT` for the offline synthetic set)"""
+VOC_LAYOUT = ("expected layout ROOT/VOCdevkit/VOC2012/{JPEGImages/<id>.jpg, SegmentationClass/<id>.png, "
+              "ImageSets/Segmentation/{train,val,trainval}.txt}; get it with `python -m starter_code data "
+              "download-voc --root ROOT` (or `data synthetic --root ROOT` for the offline synthetic set)")
 
 
 def find_voc_dir(root: str | Path) -> Path:
-    """The VOC2012 folder under `root` (ROOT/VOCdevkit/VOC2012, or ROOT itself if it holds ImageSets/)."""
+    """The VOC2012 folder: ROOT/VOCdevkit/VOC2012, ROOT/VOC2012 (ROOT = VOCdevkit), or ROOT itself."""
     root = Path(root)
-    for cand in (root / "VOCdevkit" / "VOC2012", root):
+    for cand in (root / "VOCdevkit" / "VOC2012", root / "VOC2012", root):
         if (cand / "ImageSets" / "Segmentation").is_dir():
             return cand
     raise DataError(f"{root}: no VOC segmentation data here; {VOC_LAYOUT}")
