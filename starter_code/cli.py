@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     _eval_parser(sub)
     _notebooks_parser(sub)
     _report_parser(sub)
+    from .predict import add_predict_parser
+
+    add_predict_parser(sub)
     return parser
 
 
@@ -240,8 +243,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import cmd_predict as run
+
+    return run(args)
+
+
 COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate, "notebooks": cmd_notebooks,
-            "report": cmd_report}
+            "report": cmd_report, "predict": cmd_predict}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,6 +41,10 @@ VIEW_MODES = ("overlay", "side by side")
 Runs = Mapping[str, RunResult]
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _save(fig: Any, path: str | Path | None) -> None:
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -189,7 +193,8 @@ def plot_miou_curves(runs: Runs, path: str | Path | None = None, title: str = ""
             ax.plot([best["epoch"]], [best["val_miou"]], "*", ms=14, color=line.get_color(), mec="k")
     ax.set(xlabel="epoch", ylabel="validation mIoU (0-1)", title=title or "validation mIoU per epoch (star = best)")
     ax.set_ylim(bottom=0)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(0.5, max([len(r.history) for r in runs.values()] + [1]) + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -208,15 +213,16 @@ def plot_lr_schedule(configs: Mapping[str, Config], histories: Mapping[str, list
         ep = np.arange(cfg.epochs)
         planned = [cfg.lr * lr_factor(cfg, int(e), cfg.lr) for e in ep]
         line, = ax.plot(ep + 1, planned, ".-", label=f"{name}: planned ({cfg.scheduler or 'constant'}, "
-                                                      f"{cfg.epochs} epochs)")
+                                                      f"{_plural(cfg.epochs, 'epoch')})")
         if histories and name in histories:
             h = histories[name]
             ax.plot([r["epoch"] for r in h], [r["lr"] for r in h], "o", ms=10, mfc="none", mew=1.5,
                     color=line.get_color(), label=f"{name}: used (history.json)")
     ax.set(xlabel="epoch", ylabel="learning rate (Adam step size)", title=title or "learning rate per epoch")
     ax.set_ylim(bottom=0)
+    ax.set_xlim(0.5, max([c.epochs for c in configs.values()] + [1]) + 0.5)
     ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -321,7 +327,7 @@ def plot_side_by_side(runs: Runs, val_ds: Any, indices: Sequence[int], path: str
     info = val_ds.info
     preds = {name: predict_samples(r.model.to(device), val_ds, indices, device)[2] for name, r in runs.items()}
     cols = 2 + len(runs)
-    fig, axes = plt.subplots(len(indices), cols, figsize=(2.5 * cols + 2.4, 2.5 * len(indices) + 0.4),
+    fig, axes = plt.subplots(len(indices), cols, figsize=(2.5 * cols + 0.5, 2.5 * len(indices) + 0.4),
                              squeeze=False)
     present: set[int] = set()
     for row, i in enumerate(indices):
@@ -383,7 +389,7 @@ def render_view(runs: Runs, val_ds: Any, run: str | None = None, index: int = 0,
     else:
         panels = [(rgb, "image"), (colorize(target, info.palette), "ground truth"),
                   (colorize(pred, info.palette), f"{run}: prediction")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels) + 2.2, 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels) + 0.4, 3.8), squeeze=False)
     for ax, (panel, head) in zip(axes[0], panels):
         ax.imshow(panel, interpolation="nearest")
         ax.set_title(head, fontsize=9)

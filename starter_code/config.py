@@ -75,6 +75,13 @@ EXPERIMENTS: dict[str, Config] = {
     "weighted": replace(BASELINE, name="weighted", class_weights="inverse"),
     "weighted_median": replace(BASELINE, name="weighted_median", class_weights="median", weight_clip=10.0),
     "dropout": replace(BASELINE, name="dropout", model="baseline_dropout"),
+    # transfer learning (seed Table 4) and the improved decoder: ImageNet encoder at a 10x lower learning rate
+    "resnet34_fcn": replace(BASELINE, name="resnet34_fcn", model="resnet34_fcn", model_kwargs={"pretrained": True},
+                            encoder_lr=1e-4),
+    "resnet34_unet": replace(BASELINE, name="resnet34_unet", model="resnet34_unet",
+                             model_kwargs={"pretrained": True}, encoder_lr=1e-4),
+    # U-Net (seed Table 6) at the paper's width; CPU notebooks override base_width
+    "unet": replace(BASELINE, name="unet", model="unet", model_kwargs={"base_width": 64}),
 }
 
 

@@ -240,7 +240,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                             f"code ({why.rstrip('.')}); only tensors and plain data are accepted. Load only "
                             "checkpoints you trust, re-saved as tensors + plain data") from None
     except Exception as e:  # zip/pickle read errors: a truncated or corrupt file
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0].split(". ")[0]
         raise TrainingError(f"{path}: cannot read checkpoint ({type(e).__name__}: {first[:160]}); the file is "
                             "corrupt or truncated: use another checkpoint or train again") from None
 
@@ -441,7 +441,10 @@ def load_run(run_dir: str | Path, which: str = "best", device: str | torch.devic
     path = Path(run_dir) / f"{which}.pt"
     ckpt = load_checkpoint(path, device)
     cfg = Config.from_dict(ckpt["config"])
-    model = build_model(cfg.model, num_classes=len(ckpt["classes"]), **cfg.model_kwargs)
+    kwargs = dict(cfg.model_kwargs)
+    if "pretrained" in kwargs:
+        kwargs["pretrained"] = False  # the checkpoint holds every weight: never fetch ImageNet ones to open a run
+    model = build_model(cfg.model, num_classes=len(ckpt["classes"]), **kwargs)
     model.load_state_dict(ckpt["model"])
     return model.to(device).eval(), cfg, ckpt
 

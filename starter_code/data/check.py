@@ -51,8 +51,8 @@ def quick_check(ds: SegmentationDataset) -> None:
             continue
         a, b = _header_size(Path(img), "image"), _header_size(Path(msk), "mask")
         if a != b:
-            raise DataError(f"{msk}: mask is {b[0]}x{b[1]} but its image {Path(img).name} is {a[0]}x{a[1]}; "
-                            "they must match: re-export the mask at the image's size or drop the id from the split list")
+            raise DataError(f"{msk}: mask is {b[0]}x{b[1]} but its image {Path(img).name} is {a[0]}x{a[1]}; they "
+                            "must match: re-export the mask at the image's size or drop the id from the split list")
 
 
 def check_dataset(ds: SegmentationDataset, progress: bool = True) -> list[str]:
