@@ -153,14 +153,19 @@ def _build(name: str, num_classes: int, state: dict[str, torch.Tensor] | None, *
     return model
 
 
+MODEL_ATTRS = ("fast",)  # variant keys that set a model attribute instead of a Config field
+
+
 def default_train_step(cfg: Config, num_classes: int, batch: tuple[torch.Tensor, torch.Tensor], steps: int,
-                       state: dict[str, torch.Tensor] | None = None) -> Callable[[], None]:
+                       state: dict[str, torch.Tensor] | None = None, **model_attrs: Any) -> Callable[[], None]:
     """`steps` training steps exactly as `fit` runs them: build_model, channels_last per cfg, Adam on
     param_groups, the cfg's criterion (CE ignoring 255), torch.compile per cfg, engine.train_one_epoch."""
     from .engine import build_criterion, param_groups, train_one_epoch
 
     device = torch.device("cpu")
     model = _build(cfg.model, num_classes, state, **cfg.model_kwargs).to(device)
+    for k, v in model_attrs.items():
+        setattr(model, k, v)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -224,7 +229,9 @@ def bench_train_step(model: str = "baseline", image_size: int = 224, batch_size:
         flops = count_flops(lambda: crit(init(batch[0]), batch[1]).backward())
         paths: dict[str, Callable[[], None]] = {"default": default_train_step(cfg, num_classes, batch, steps, state)}
         for name, over in (variants or {}).items():
-            paths[name] = default_train_step(replace(cfg, **over), num_classes, batch, steps, state)
+            attrs = {k: v for k, v in over.items() if k in MODEL_ATTRS}
+            fields = {k: v for k, v in over.items() if k not in MODEL_ATTRS}
+            paths[name] = default_train_step(replace(cfg, **fields), num_classes, batch, steps, state, **attrs)
         if reference:
             paths["reference"] = reference_train_step(model, num_classes, batch, steps, state, cfg.lr)
         first = {}
@@ -259,9 +266,10 @@ def bench_train_step(model: str = "baseline", image_size: int = 224, batch_size:
         if reference:
             v["vs_reference"] = per_step["reference"] / per_step[name]
         if over.get("compile"):
+            same = {**cfg.to_dict(), **over}
             eager = {k: per_step[k] for k, o in [("default", {}), *(variants or {}).items()]
-                     if not {**cfg.to_dict(), **o}["compile"]
-                     and {**cfg.to_dict(), **o}["channels_last"] == {**cfg.to_dict(), **over}["channels_last"]}
+                     if not {**cfg.to_dict(), **o}["compile"] and o.get("fast", True) == over.get("fast", True)
+                     and {**cfg.to_dict(), **o}["channels_last"] == same["channels_last"]}
             base = next(iter(eager.values()), None)
             if base is not None:
                 overhead = first[name] - first.get("default", base * steps)

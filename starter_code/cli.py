@@ -258,12 +258,14 @@ def main(argv: list[str] | None = None) -> int:
     from .data import DataError
     from .data.download import DownloadError
     from .engine import TrainingError
+    from .models import PretrainedWeightsUnavailable
     from .notebook import NotebookError
 
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.cmd](args)
-    except (DataError, TrainingError, DownloadError, NotebookError, FileNotFoundError, KeyError, ValueError) as e:
+    except (DataError, TrainingError, DownloadError, NotebookError, PretrainedWeightsUnavailable, FileNotFoundError,
+            KeyError, ValueError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"error: {msg}", file=sys.stderr)
         return 2

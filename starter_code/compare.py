@@ -488,3 +488,111 @@ def write_results_doc(path: str | Path, runs_dir: str | Path, command: str, prof
     links = [Path(os.path.relpath(Path(f).resolve(), path.parent.resolve())).as_posix() for f in figures]
     path.write_text(results_markdown_doc(runs_dir, command, profile, dataset, links))
     return path
+
+
+# ------------------------------------------------------------------ transfer learning and U-Net (notebooks 06, 07)
+def pretrained_available(download: bool | None = None, verbose: bool = True) -> bool:
+    """True when the ImageNet ResNet-34 weights load into the encoder: from torch.hub's cache
+    (`models.resnet.weights_cache_path()`), or after one download attempt when `download` (default: only on
+    Colab; elsewhere the network is never touched). Otherwise prints a loud banner with the exact file name, where
+    to put it and where to get it, and returns False: a missing or unreadable file never raises here."""
+    from .models.resnet import (
+        WEIGHTS,
+        WEIGHTS_FILE,
+        WEIGHTS_URL,
+        PretrainedWeightsUnavailable,
+        ResNet34Encoder,
+        weights_cache_path,
+    )
+    from .notebook import on_colab
+
+    path = weights_cache_path()
+    download = on_colab() if download is None else download
+    reason = f"{path} does not exist and no download was tried (not on Colab)"
+    if path.is_file() or download:
+        try:
+            ResNet34Encoder(pretrained=True)  # loads the cache (or downloads once) and checks every key
+            if verbose:
+                print(f"ImageNet weights AVAILABLE: {WEIGHTS} loaded from {path}")
+            return True
+        except PretrainedWeightsUnavailable as e:
+            reason = str(e).split(". On a machine")[0].removeprefix("ImageNet ResNet-34 weights unavailable: ")
+    if verbose:
+        line = "!" * 98
+        print(f"{line}\nPRETRAINED ImageNet ResNet-34 WEIGHTS NOT AVAILABLE: a ResNet-34 model can only be trained "
+              f"FROM SCRATCH here\n(model_kwargs={{'pretrained': False}}); nothing can be fine-tuned from ImageNet.\n"
+              f"  file needed : {WEIGHTS_FILE}\n  put it at   : {path}\n"
+              f"  get it from : {WEIGHTS_URL} (on a machine with internet)\n  why         : {reason}\n{line}")
+    return False
+
+
+def encoder_init(cfg: Config) -> str:
+    """How a config's encoder starts: 'ImageNet' or 'random (scratch)' for models with a `pretrained` switch,
+    'random (no encoder to pretrain)' for the others."""
+    from .models import MODELS
+
+    factory = MODELS.get(cfg.model)
+    param = inspect.signature(factory).parameters.get("pretrained") if factory else None
+    if param is None:
+        return "random (no encoder to pretrain)"
+    return "ImageNet" if cfg.model_kwargs.get("pretrained", param.default) else "random (scratch)"
+
+
+def transfer_table(runs: Runs, reference: str = "baseline") -> Any:
+    """One row per run: model, how its encoder started (`encoder_init`), encoder and decoder learning rates,
+    frozen epochs, parameters, epochs run, mIoU and the mIoU difference to `reference` (a DataFrame)."""
+    import pandas as pd
+
+    rows = []
+    for name, r in runs.items():
+        c = r.config
+        rows.append({"run": name, "model": c.model, "encoder init": encoder_init(c),
+                     "encoder lr": c.encoder_lr if c.encoder_lr is not None else c.lr, "decoder lr": c.lr,
+                     "frozen epochs": c.freeze_encoder_epochs,
+                     "parameters": sum(p.numel() for p in r.model.parameters()),
+                     "epochs run": len(r.history), "mIoU": r.metrics["miou"]})
+    df = pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
+    if reference in runs and rows:
+        df[f"mIoU vs {reference}"] = df["mIoU"] - df.loc[reference, "mIoU"]
+    return df
+
+
+def forward_flops(model: torch.nn.Module, image_size: int = 224) -> int:
+    """FLOPs of one forward pass on one image_size x image_size image, as torch.utils.flop_counter counts them
+    (convolutions and matrix products, a multiply-add = 2 FLOPs; BatchNorm, ReLU and pooling are not counted).
+    Works on a model on the meta device (no memory, no compute)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.zeros(1, 3, image_size, image_size, device=device))
+    model.train(was_training)
+    return int(counter.get_total_flops())
+
+
+def cost_table(configs: Mapping[str, Config], image_size: int = 224, reference: str | None = "baseline",
+               num_classes: int = 21) -> Any:
+    """Per config: model, parameters and forward GFLOPs for one image_size x image_size image (`forward_flops`),
+    and both relative to `reference` when it is among the configs. Models are built on the meta device with
+    pretrained=False, so this takes no time, no memory and no weights file (a DataFrame)."""
+    import pandas as pd
+
+    from .models import MODELS, build_model
+
+    rows = []
+    for name, cfg in configs.items():
+        kwargs = dict(cfg.model_kwargs)
+        if "pretrained" in inspect.signature(MODELS[cfg.model]).parameters:
+            kwargs["pretrained"] = False
+        with torch.device("meta"):
+            model = build_model(cfg.model, num_classes=num_classes, **kwargs)
+        rows.append({"name": name, "model": cfg.model, "parameters": sum(p.numel() for p in model.parameters()),
+                     f"GFLOP / image ({image_size}x{image_size}, forward)": forward_flops(model, image_size) / 1e9})
+    df = pd.DataFrame(rows).set_index("name")
+    if reference is not None and reference in configs:
+        for col in ("parameters", f"GFLOP / image ({image_size}x{image_size}, forward)"):
+            df[f"{col.split(' ')[0]} x {reference}"] = df[col] / df.loc[reference, col]
+    return df

@@ -24,7 +24,7 @@ def save_index_png(pred: np.ndarray, path: str | Path, info: DatasetInfo) -> Non
 
 
 # ------------------------------------------------------------------------------------- your own images
-# torch, the engine and matplotlib are imported inside the functions: `python -m starter_code --help` stays fast.
+# The engine, the models and matplotlib are imported inside the functions, so the CLI parser stays cheap to build.
 OUTPUT_SUFFIXES = {"mask": ".png", "overlay": "_overlay.png", "legend": "_legend.png"}
 
 

@@ -1,0 +1,162 @@
+"""The fast default training path computes the same thing as the plain one (issue #7).
+
+Fast = what `fit` runs by default: channels_last model and input, the baseline's GEMM classifier
+(`BaselineFCN.fast`), Adam on `param_groups`. Plain = eager NCHW, `fast = False`, the reference loop of the
+benchmarks. Same init, same batches: losses, logits, gradients and weights after 3 Adam steps must agree within
+float tolerance. No timing is asserted anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from dataclasses import replace
+
+import pytest
+import torch
+from torch import nn
+
+from starter_code import bench
+from starter_code.config import BASELINE
+from starter_code.engine import build_criterion, param_groups
+from starter_code.models import build_model
+from starter_code.models.fcn import pointwise_conv
+
+CL = torch.channels_last
+
+
+def _batches(n: int, size: int = 64, batch: int = 2, classes: int = 21) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(1)
+    out = []
+    for _ in range(n):
+        masks = torch.randint(0, classes, (batch, size, size), generator=g)
+        masks[:, :3] = 255
+        out.append((torch.randn(batch, 3, size, size, generator=g), masks))
+    return out
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, rel: float) -> bool:
+    """max |a - b| within `rel` of max |b| (a scale-aware tolerance for whole tensors)."""
+    return float((a - b).abs().max()) <= rel * max(float(b.abs().max()), 1e-12)
+
+
+def _run(model: nn.Module, channels_last: bool, batches, optimizer_groups: bool):
+    cfg = replace(BASELINE, channels_last=channels_last)
+    if channels_last:
+        model = model.to(memory_format=CL)
+    params = param_groups(model, cfg) if optimizer_groups else model.parameters()
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    crit = build_criterion(cfg, None, torch.device("cpu")) if optimizer_groups else nn.CrossEntropyLoss(ignore_index=255)
+    losses, logits, grads = [], [], []
+    model.train()
+    for images, masks in batches:
+        x = images.contiguous(memory_format=CL) if channels_last else images
+        out = model(x)
+        loss = crit(out, masks)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        losses.append(loss.detach())
+        logits.append(out.detach().contiguous())
+        grads.append({k: p.grad.detach().contiguous().clone() for k, p in model.named_parameters()})
+        opt.step()
+    weights = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    return losses, logits, grads, weights
+
+
+@pytest.mark.parametrize("name", ["baseline", "baseline_dropout"])
+def test_fast_path_matches_plain_path_over_three_adam_steps(name):
+    assert BASELINE.channels_last, "the fast path is the default path: channels_last on by default"
+    torch.manual_seed(0)
+    plain = build_model(name, num_classes=21)
+    fast = copy.deepcopy(plain)
+    plain.fast = False
+    assert fast.fast
+    batches = _batches(3)
+    torch.manual_seed(123)  # the same dropout masks in both runs
+    lp, op, gp, wp = _run(plain, False, batches, optimizer_groups=False)
+    torch.manual_seed(123)
+    lf, of, gf, wf = _run(fast, True, batches, optimizer_groups=True)
+    for a, b in zip(lf, lp):
+        assert float(a) == pytest.approx(float(b), rel=1e-4)
+    for a, b in zip(of, op):
+        assert _close(a, b, 1e-4)
+    assert _close(gf[0]["classifier.weight"], gp[0]["classifier.weight"], 1e-4)
+    for k in gp[0]:  # gradients of the first step: same weights, same batch
+        assert _close(gf[0][k], gp[0][k], 1e-3), k
+    for step in (1, 2):  # later steps: weights differ by Adam's rounding only
+        for k in gp[step]:
+            assert _close(gf[step][k], gp[step][k], 1e-2), (step, k)
+    assert wf.keys() == wp.keys()
+    for k in wp:
+        if wp[k].is_floating_point():
+            # Adam moves each weight by <= lr per step; rounding differences may only show as a small fraction
+            assert float((wf[k] - wp[k]).abs().max()) <= 3 * BASELINE.lr * 0.05 + 1e-6, k
+        else:
+            assert torch.equal(wf[k], wp[k]), k
+
+
+def test_fast_and_plain_have_the_same_state_dict_and_eval_outputs():
+    torch.manual_seed(0)
+    model = build_model("baseline", num_classes=21).eval()
+    keys = list(model.state_dict())
+    x = torch.randn(2, 3, 50, 70)  # not a multiple of 32: padded and cropped back
+    with torch.no_grad():
+        model.fast = False
+        ref = model(x)
+        model.fast = True
+        same_layout = model(x)  # NCHW: the fast path falls back to the conv
+        cl = model.to(memory_format=CL)
+        out = cl(x.contiguous(memory_format=CL))
+    assert list(cl.state_dict()) == keys
+    assert torch.equal(same_layout, ref)
+    assert out.shape == ref.shape == (2, 21, 50, 70)
+    assert _close(out, ref, 1e-4)
+
+
+def test_pointwise_conv_equals_the_conv_forward_and_backward():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(32, 21, 1)
+    x = torch.randn(3, 32, 9, 11)
+    g = torch.randn(3, 21, 9, 11)
+    xr = x.detach().requires_grad_()
+    ref = conv(xr)
+    gx_ref, gw_ref, gb_ref = torch.autograd.grad(ref, (xr, conv.weight, conv.bias), g)
+    xc = x.detach().contiguous(memory_format=CL).requires_grad_()
+    out = pointwise_conv(xc, conv)
+    assert out.is_contiguous(memory_format=CL)
+    gx, gw, gb = torch.autograd.grad(out, (xc, conv.weight, conv.bias), g)
+    assert _close(out, ref, 1e-5)
+    assert _close(gx, gx_ref, 1e-5) and _close(gw, gw_ref, 1e-5) and _close(gb, gb_ref, 1e-5)
+    assert torch.equal(pointwise_conv(x, conv), conv(x))  # NCHW: the conv itself
+
+
+def test_bench_train_step_runs_and_reports_the_issue_keys():
+    r = bench.bench_train_step("baseline", image_size=32, batch_size=2, steps=1, rounds=1,
+                               variants={"nchw": {"channels_last": False}, "plain": {"fast": False}})
+    for key in ("images_per_s", "reference_images_per_s", "ratio", "gflops_per_s", "matmul_gflops_per_s"):
+        assert r[key] > 0, key
+    assert r["machine"]["torch"] == torch.__version__ and r["machine"]["cpu_model"]
+    assert set(r["variants"]) == {"nchw", "plain"}
+    assert r["flops_per_step"] == bench.model_flops("baseline", (32, 32)) * 2
+
+
+def test_gpu_estimate_table_has_every_notebook_model():
+    est = bench.gpu_estimate()
+    names = [row["model"] for row in est["rows"]]
+    assert names == ["baseline", "baseline_dropout", "resnet34_fcn", "resnet34_unet", "unet"]
+    by = {row["model"]: row for row in est["rows"]}
+    assert by["unet"]["gflop_per_image_train"] > by["resnet34_unet"]["gflop_per_image_train"] \
+        > by["baseline"]["gflop_per_image_train"] > 0
+    table = bench.gpu_estimate_markdown(est)
+    assert table.count("\n") == len(names) + 1
+
+
+def test_bench_parser_and_command(tmp_path):
+    parser = argparse.ArgumentParser()
+    bench.add_bench_parser(parser.add_subparsers(dest="cmd"))
+    out = tmp_path / "g.json"
+    args = parser.parse_args(["bench", "gpu-estimate", "--json", str(out)])
+    assert bench.cmd_bench(args) == 0 and out.is_file()
+    args = parser.parse_args(["bench", "train-step", "--variant", "c=compile:true,channels_last:false"])
+    assert args.image_size == 224 and args.batch_size == 8
+    assert bench._overrides([args.variant[0].partition("=")[2]]) == {"compile": True, "channels_last": False}
