@@ -155,6 +155,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     quick_check(val_ds)
     run = fit(cfg, run_dir, resume=args.resume, progress=not args.quiet, datasets=(train_ds, val_ds),
               checkpoint_dir=args.checkpoint_dir)
+    from .distributed import current
+
+    if not current().is_main:  # under torchrun only rank 0 reports and draws
+        return 0
     from .viz import save_run_figures
 
     save_run_figures(run, val_ds, run_dir / "figures")
@@ -272,3 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; last.pt holds the last finished epoch (resume with --resume)", file=sys.stderr)
         return 130
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()

@@ -539,15 +539,17 @@ def encoder_init(cfg: Config) -> str:
 
 
 def transfer_table(runs: Runs, reference: str = "baseline") -> Any:
-    """One row per run: model, how its encoder started (`encoder_init`), encoder and decoder learning rates,
-    frozen epochs, parameters, epochs run, mIoU and the mIoU difference to `reference` (a DataFrame)."""
+    """One row per run: model, how its encoder started (`encoder_init`), the encoder's learning rate (empty for
+    models without an encoder) and `lr` (the decoder's, or every parameter's), frozen epochs, parameters, epochs
+    run, mIoU and the mIoU difference to `reference` (a DataFrame)."""
     import pandas as pd
 
     rows = []
     for name, r in runs.items():
-        c = r.config
-        rows.append({"run": name, "model": c.model, "encoder init": encoder_init(c),
-                     "encoder lr": c.encoder_lr if c.encoder_lr is not None else c.lr, "decoder lr": c.lr,
+        c, init = r.config, encoder_init(r.config)
+        enc_lr = c.encoder_lr if c.encoder_lr is not None else c.lr
+        rows.append({"run": name, "model": c.model, "encoder init": init,
+                     "encoder lr": None if init.startswith("random (no") else enc_lr, "lr": c.lr,
                      "frozen epochs": c.freeze_encoder_epochs,
                      "parameters": sum(p.numel() for p in r.model.parameters()),
                      "epochs run": len(r.history), "mIoU": r.metrics["miou"]})

@@ -44,6 +44,7 @@ class Config:
     amp: bool = True  # only ever used on CUDA
     channels_last: bool = True  # measured faster on CPU (docs/BENCHMARKS.md); harmless on CUDA
     compile: bool = False
+    sync_bn: bool = False  # under torchrun: BatchNorm statistics over all processes' batches
 
     def to_dict(self) -> dict[str, Any]:
         """The config as JSON-ready plain data."""

@@ -21,12 +21,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 from .config import Config
 from .data import IGNORE_INDEX, build_datasets
 from .data.stats import class_stats, class_weights
+from .distributed import DistInfo, ShardSampler, all_reduce_sum, barrier, init_distributed, sync_buffers
 from .metrics import ConfusionMatrix
 from .models import build_model
 
@@ -63,11 +65,21 @@ def default_workers(device: torch.device) -> int:
 
 
 def make_loader(ds: Dataset, batch_size: int, train: bool, device: torch.device, workers: int,
-                seed: int = 0, epoch: int = 0) -> DataLoader:
-    """A DataLoader whose shuffle order and worker seeds depend only on (seed, epoch), so resumed runs repeat."""
+                seed: int = 0, epoch: int = 0, dist_info: DistInfo | None = None) -> DataLoader:
+    """A DataLoader whose shuffle order and worker seeds depend only on (seed, epoch), so resumed runs repeat.
+    Under torchrun each process gets its own shard (training: DistributedSampler; evaluation: no padding)."""
     gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    sampler = None
+    if dist_info is not None and dist_info.enabled:
+        if train:
+            sampler = DistributedSampler(ds, dist_info.world_size, dist_info.rank, shuffle=True, seed=seed,
+                                         drop_last=True)
+            sampler.set_epoch(epoch)
+        else:
+            sampler = ShardSampler(len(ds), dist_info.rank, dist_info.world_size)
     return DataLoader(
-        ds, batch_size=batch_size, shuffle=train, drop_last=train and len(ds) > batch_size,
+        ds, batch_size=batch_size, shuffle=train and sampler is None, sampler=sampler,
+        drop_last=train and len(ds) > batch_size,
         num_workers=workers, pin_memory=device.type == "cuda", generator=gen,
         persistent_workers=False, prefetch_factor=4 if workers > 0 else None,
     )
@@ -163,7 +175,8 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, criterion: nn.Module, 
         count += images.shape[0]
         if progress and (step % 10 == 0 or step == len(loader) - 1):
             bar.set_postfix(loss=f"{(total / count).item():.4f}")
-    mean = (total / max(count, 1)).item()
+    sums = all_reduce_sum(torch.stack([total.float(), torch.tensor(float(count), device=device)]))
+    mean = (sums[0] / sums[1].clamp(min=1)).item()
     finite_weights = all(bool(torch.isfinite(p).all()) for p in model.parameters())
     if not math.isfinite(mean) or not finite_weights:
         what = f"mean training loss is {mean}" if not math.isfinite(mean) else "the weights became NaN/inf"
@@ -189,8 +202,10 @@ def evaluate(model: nn.Module, loader: DataLoader, num_classes: int, device: tor
             loss_sum += criterion(logits.float(), masks) * images.shape[0]
             n += images.shape[0]
         cm.update(logits.argmax(1), masks)
+    all_reduce_sum(cm.mat)  # every process saw a disjoint shard: the sum is the whole split's matrix
+    sums = all_reduce_sum(torch.stack([loss_sum.float(), torch.tensor(float(n), device=device)]))
     out = cm.compute()
-    out["loss"] = (loss_sum / n).item() if n else float("nan")
+    out["loss"] = (sums[0] / sums[1]).item() if sums[1] > 0 else float("nan")
     return out
 
 
@@ -338,19 +353,30 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool | str = Fal
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device)
+    dist_info = init_distributed(device.type)  # torchrun: one process per GPU (or CPU worker)
+    if dist_info.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist_info.local_rank)
+    main = dist_info.is_main  # only rank 0 writes files and draws progress bars
+    progress = progress and main
     seed_everything(cfg.seed)
     train_ds, val_ds = datasets if datasets is not None else build_datasets(cfg)
     info = train_ds.info
     model = build_model(cfg.model, num_classes=info.num_classes, **cfg.model_kwargs).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    train_model = model
+    if dist_info.enabled:
+        if cfg.sync_bn:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                              find_unused_parameters=cfg.freeze_encoder_epochs > 0)
     optimizer = torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = build_scheduler(cfg, optimizer)
     use_amp = amp_enabled(cfg, device)
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp) if use_amp else None
     criterion = build_criterion(cfg, train_ds, device, progress)
     workers = cfg.workers if cfg.workers >= 0 else default_workers(device)
-    step_model = torch.compile(model) if cfg.compile else model
+    step_model = torch.compile(train_model) if cfg.compile else train_model
 
     history: list[dict[str, Any]] = []
     best = {"miou": -1.0, "epoch": -1, "metrics": {}}
@@ -370,6 +396,7 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool | str = Fal
         history, best, bad_epochs = ckpt["history"], ckpt["best"], ckpt["bad_epochs"]
         start, stopped = ckpt["epoch"] + 1, ckpt.get("stopped_epoch")
         _set_rng_state(ckpt["rng"])
+    if resume and main:
         for name in ("last.pt", "best.pt", "history.json", "config.json", "metrics.json"):
             for stale in {*ckpt_dir.glob(f".{name}.tmp-*"), *run_dir.glob(f".{name}.tmp-*")}:
                 stale.unlink(missing_ok=True)  # left by a run killed mid-write; never read
@@ -378,22 +405,25 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool | str = Fal
                          "classes": ckpt["classes"], "metrics": best["metrics"]}, run_dir / "best.pt")
         write_json({"history": history, "best_epoch": best["epoch"], "stopped_epoch": stopped},
                    run_dir / "history.json")  # may lag last.pt by one epoch after a kill
-    write_json(cfg.to_dict(), run_dir / "config.json")
+    if main:
+        write_json(cfg.to_dict(), run_dir / "config.json")
 
-    val_loader = make_loader(val_ds, eval_batch_size(val_ds, cfg.batch_size), False, device, workers)
+    val_loader = make_loader(val_ds, eval_batch_size(val_ds, cfg.batch_size), False, device, workers,
+                             dist_info=dist_info)
     epochs = tqdm(range(start, cfg.epochs), desc=cfg.name, disable=not progress, initial=start, total=cfg.epochs)
     for epoch in epochs:
         if stopped is not None:
             break
         t0 = time.perf_counter()
-        seed_everything(cfg.seed * 1000 + epoch)  # each epoch's randomness depends on (seed, epoch) only
+        seed_everything(cfg.seed * 1000 + epoch + 7919 * dist_info.rank)  # depends on (seed, epoch, rank) only
         if cfg.freeze_encoder_epochs and hasattr(model, "encoder"):
             model.encoder.requires_grad_(epoch >= cfg.freeze_encoder_epochs)
-        train_loader = make_loader(train_ds, cfg.batch_size, True, device, workers, cfg.seed, epoch)
+        train_loader = make_loader(train_ds, cfg.batch_size, True, device, workers, cfg.seed, epoch, dist_info)
         lr = optimizer.param_groups[-1]["lr"]
         train_loss = train_one_epoch(step_model, train_loader, criterion, optimizer, device, epoch, scaler,
                                      cfg.channels_last, progress)
         scheduler.step()
+        sync_buffers(model)
         val = evaluate(model, val_loader, info.num_classes, device, criterion, use_amp, cfg.channels_last,
                        progress, desc=f"epoch {epoch + 1} val")
         row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"], "val_miou": val["miou"],
@@ -408,6 +438,8 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool | str = Fal
             bad_epochs += 1
             if cfg.patience is not None and bad_epochs >= cfg.patience:
                 stopped = epoch + 1
+        if not main:
+            continue
         atomic_save({"model": _plain_state_dict(model), "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
                      "epoch": epoch, "history": history, "best": best, "bad_epochs": bad_epochs,
@@ -423,9 +455,11 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool | str = Fal
 
     if best["epoch"] < 0:
         raise TrainingError(f"no epoch finished in {run_dir}; nothing to report")
+    barrier()  # rank 0 has written best.pt
     model.load_state_dict(load_checkpoint(run_dir / "best.pt", device)["model"])
     metrics = {"split": "val", "epoch": best["epoch"], **best["metrics"]}
-    write_json(metrics, run_dir / "metrics.json")
+    if main:
+        write_json(metrics, run_dir / "metrics.json")
     return RunResult(cfg, run_dir, model, history, metrics, best["epoch"], stopped, list(info.classes))
 
 
