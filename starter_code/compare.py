@@ -517,6 +517,10 @@ def pretrained_available(download: bool | None = None, verbose: bool = True) -> 
             return True
         except PretrainedWeightsUnavailable as e:
             reason = str(e).split(". On a machine")[0].removeprefix("ImageNet ResNet-34 weights unavailable: ")
+            reason = reason.splitlines()[0] if reason else type(e).__name__
+            reason = reason if len(reason) <= 240 else reason[:240] + " ..."
+            if path.is_file():
+                reason += f"\n  fix         : delete {path}; it is not the right file"
     if verbose:
         line = "!" * 98
         print(f"{line}\nPRETRAINED ImageNet ResNet-34 WEIGHTS NOT AVAILABLE: a ResNet-34 model can only be trained "

@@ -155,14 +155,19 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, criterion: nn.Module, 
     bar = tqdm(loader, desc=f"epoch {epoch + 1} train", leave=False, disable=not progress)
     for step, (images, masks) in enumerate(bar):
         images, masks = _to_device(images, device, channels_last), masks.to(device, non_blocking=True)
+        # BEGIN SOLUTION
+        # HINT: forward the batch under torch.autocast (fp16, enabled=use_amp) and compute loss with criterion
         with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
             loss = criterion(model(images), masks)
+        # END SOLUTION
         check = device.type == "cpu" or step % 20 == 0
         if check and not torch.isfinite(loss):
             raise TrainingError(
                 f"loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}: training diverged. Likely causes: "
                 "learning rate too high, class weights too large (try weight_clip), or bad labels; "
                 "nothing of this epoch was saved: last.pt (if any) keeps the last good epoch")
+        # BEGIN SOLUTION
+        # HINT: zero the grads, backward and step; with use_amp go through scaler (scale, step, update)
         optimizer.zero_grad(set_to_none=True)
         if use_amp:
             scaler.scale(loss).backward()
@@ -171,6 +176,7 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, criterion: nn.Module, 
         else:
             loss.backward()
             optimizer.step()
+        # END SOLUTION
         total += loss.detach() * images.shape[0]
         count += images.shape[0]
         if progress and (step % 10 == 0 or step == len(loader) - 1):

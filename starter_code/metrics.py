@@ -25,6 +25,8 @@ class ConfusionMatrix:
             raise ValueError(f"pred shape {tuple(pred.shape)} != target shape {tuple(target.shape)}")
         if self.mat.device != target.device:
             self.mat = self.mat.to(target.device)
+        # BEGIN SOLUTION
+        # HINT: drop ignore_index pixels, then add one torch.bincount of target * n + pred (minlength n * n) as n x n
         n = self.num_classes
         keep = target != self.ignore_index
         t = target[keep].long()
@@ -35,6 +37,7 @@ class ConfusionMatrix:
             if int(p.max()) >= n or int(p.min()) < 0:
                 raise ValueError(f"pred has values outside 0..{n - 1}")
         self.mat += torch.bincount(t * n + p, minlength=n * n).reshape(n, n)
+        # END SOLUTION
 
     def merge(self, other: ConfusionMatrix) -> None:
         """Add another matrix's counts (e.g. from another process)."""
@@ -46,6 +49,8 @@ class ConfusionMatrix:
     def compute(self) -> dict:
         """pixel_acc, mean_class_acc, iou (per class, NaN if absent from target and prediction), miou
         (nanmean of iou), fw_iou (frequency-weighted), class_acc, and the raw matrix."""
+        # BEGIN SOLUTION
+        # HINT: tp = diagonal, gt = row sums, pred = column sums; IoU = tp / (gt + pred - tp), NaN where undefined
         m = self.mat.double().cpu()
         tp = m.diag()
         gt = m.sum(1)
@@ -69,6 +74,7 @@ class ConfusionMatrix:
             "num_pixels": int(total),
             "confusion": self.mat.cpu().tolist(),
         }
+        # END SOLUTION
 
 
 def per_batch_mean_iou(preds: list[torch.Tensor], targets: list[torch.Tensor], num_classes: int,

@@ -46,7 +46,8 @@ def _run(model: nn.Module, channels_last: bool, batches, optimizer_groups: bool)
         model = model.to(memory_format=CL)
     params = param_groups(model, cfg) if optimizer_groups else model.parameters()
     opt = torch.optim.Adam(params, lr=cfg.lr)
-    crit = build_criterion(cfg, None, torch.device("cpu")) if optimizer_groups else nn.CrossEntropyLoss(ignore_index=255)
+    plain_ce = nn.CrossEntropyLoss(ignore_index=255)
+    crit = build_criterion(cfg, None, torch.device("cpu")) if optimizer_groups else plain_ce
     losses, logits, grads = [], [], []
     model.train()
     for images, masks in batches:
@@ -160,13 +161,13 @@ def test_pointwise_conv_equals_the_conv_forward_and_backward():
 
 
 def test_bench_train_step_runs_and_reports_the_issue_keys():
-    r = bench.bench_train_step("baseline", image_size=32, batch_size=2, steps=1, rounds=1,
+    r = bench.bench_train_step("baseline", image_size=64, batch_size=2, steps=1, rounds=1,
                                variants={"nchw": {"channels_last": False}, "plain": {"fast": False}})
     for key in ("images_per_s", "reference_images_per_s", "ratio", "gflops_per_s", "matmul_gflops_per_s"):
         assert r[key] > 0, key
     assert r["machine"]["torch"] == torch.__version__ and r["machine"]["cpu_model"]
     assert set(r["variants"]) == {"nchw", "plain"}
-    assert r["flops_per_step"] == bench.model_flops("baseline", (32, 32)) * 2
+    assert r["flops_per_step"] == bench.model_flops("baseline", (64, 64)) * 2
 
 
 def test_gpu_estimate_table_has_every_notebook_model():

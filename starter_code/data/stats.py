@@ -83,14 +83,20 @@ def class_weights(stats: dict, method: str = "inverse", clip: float | None = Non
     present = pixels > 0
     w = np.zeros_like(pixels)
     if method == "inverse":
+        # BEGIN SOLUTION
+        # HINT: w = 1 / (pixels + eps) on present classes, then divide by their mean
         w[present] = 1.0 / (pixels[present] + eps)
         w[present] /= w[present].mean()
+        # END SOLUTION
     elif method == "median":
         if "image_pixels" not in stats:
             raise ValueError("median-frequency weights need 'image_pixels' (pixels of the images containing each "
                              "class); recompute the stats with class_stats()")
+        # BEGIN SOLUTION
+        # HINT: freq = pixels / image_pixels on present classes; w = median(freq) / freq
         freq = pixels[present] / np.asarray(stats["image_pixels"], dtype=np.float64)[present]
         w[present] = np.median(freq) / freq
+        # END SOLUTION
     else:
         raise ValueError(f"unknown class-weight method {method!r}; expected inverse or median")
     if clip is not None:

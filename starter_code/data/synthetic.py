@@ -6,14 +6,16 @@ ImageSets/Segmentation lists) so every loader, metric and plot that reads VOC re
 It is meant as a fair miniature of VOC semantic segmentation, not a toy:
 
 * each of the 20 classes has its own shape family (parts built from polygons, ellipses, capsules, rings) and its own
-  texture family (stripes, checkers, dots, noise, blotches, gradients, rings, ...), both jittered per instance;
-  related classes share parts and textures (cat/dog, cow/horse/sheep, bus/train/car, chair/diningtable, ...);
-* an instance's colours are drawn from one distribution shared by every class, the distractors and the background,
-  so colour alone does not tell the class: a model has to use shape and texture;
+  texture (stripes, checkers, grids, dots, speckle, blotches, rings, ... with a class-specific orientation and
+  period in pixels), both jittered a little per instance; related classes have related parts and textures
+  (cat/dog, cow/horse/sheep, bus/train/car, chair/diningtable, ...);
+* the texture is a high-contrast luminance pattern (dark to light shades) over the instance's base colour, and
+  that colour is drawn from one distribution shared by every class, the distractors and the background, so colour
+  alone does not tell the class: a model has to use texture and shape;
 * 1-4 objects per image at 15-70 % of the image side, rotated, flipped, occluding one another and cut by the border;
   classes are sampled with VOC 2012 train-seg image frequencies (person far ahead of the rest);
-* the background is smooth noise, gradients, an optional ground plane and textured distractor blobs (label 0),
-  sometimes in front of objects;
+* the background is smooth noise, gradients, an optional ground plane and distractor shapes (label 0) painted
+  with soft low-frequency colour noise or gradients (no class's texture), sometimes in front of objects;
 * a thin void (255) band on object outlines like VOC's, and per-image photometric noise (brightness, contrast,
   gaussian noise, occasional blur, JPEG).
 
@@ -39,7 +41,7 @@ from tqdm.auto import tqdm
 
 from .classes import VOC_CLASSES, VOC_VOID, voc_palette
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 JPEG_QUALITY = 90
 SPLITS = ("train", "val")
 _TMP_PREFIX = ".synthetic_voc_tmp_"
@@ -61,7 +63,7 @@ _P_REPEAT = 0.5  # chance a further object repeats a class already in the image 
 # --------------------------------------------------------------------------------------------------- geometry
 
 
-def _j(r: np.random.Generator, x: float, rel: float = 0.15) -> float:
+def _j(r: np.random.Generator, x: float, rel: float = 0.1) -> float:
     """x jittered by a random factor in [1 - rel, 1 + rel]."""
     return float(x * r.uniform(1.0 - rel, 1.0 + rel))
 
@@ -521,32 +523,37 @@ _SIZE_FACTOR = np.array([1.0, 1.21, 0.96, 1.30, 1.06, 0.80, 1.18, 0.91, 1.70, 1.
                          1.54, 1.26, 1.46, 1.38, 1.10, 0.80, 1.03, 1.11, 1.14, 0.82])
 # Class rotation spread (degrees, std of a clipped normal): most VOC objects are roughly upright; flying things less.
 _ROT_STD = {1: 30.0, 3: 30.0}
-# Texture family of each class (index 1..20) and its parameters; angle in degrees in the object's frame, freq in
-# cycles per object extent. Every instance jitters them (angle +-12 degrees, freq x0.8-1.25).
+# Texture of each class (index 1..20): a luminance pattern that modulates the instance's random base colour, so
+# it tells the class while the colour does not. angle is in degrees in the object's frame; period is the pattern's
+# period in pixels at 128 px (scaled with the image size), so a class keeps its local texture at any object scale.
+# Every instance jitters them a little (angle +-8 degrees, period x0.88-1.14). Related classes have related
+# textures (cat/dog: warped diagonal stripes of opposite slant; cow/horse/sheep: coarse blotches, mottling, fine
+# speckle; bus/train/car: grid, horizontal bands, dots).
 _TEXTURES: dict[int, list[tuple[float, dict]]] = {
-    1: [(1.0, dict(family="gradient", angle=90))],
-    2: [(1.0, dict(family="stripes", angle=45, freq=10, k=2.0))],
-    3: [(1.0, dict(family="chevron", angle=0, freq=6, k=1.5))],
-    4: [(1.0, dict(family="stripes", angle=0, freq=2.5, k=3.0))],
-    5: [(1.0, dict(family="cylinder", angle=90, width=0.12))],
-    6: [(1.0, dict(family="stripes", angle=0, freq=4.0, k=3.0))],
-    7: [(1.0, dict(family="cylinder", angle=0, width=0.1))],
-    8: [(1.0, dict(family="stripes", angle=90, freq=7.0, k=1.2, warp=0.6))],
-    9: [(1.0, dict(family="stripes", angle=90, freq=9.0, k=1.0, warp=1.2))],
-    10: [(1.0, dict(family="blotch", freq=3.0))],
-    11: [(1.0, dict(family="stripes", angle=0, freq=6.0, k=1.0, warp=1.2))],
-    12: [(1.0, dict(family="noise", freq=5.0, gain=1.6))],
-    13: [(1.0, dict(family="noise", freq=2.0, gain=1.4))],
-    14: [(1.0, dict(family="stripes", angle=30, freq=2.5, k=3.0))],
-    15: [(0.5, dict(family="checker", angle=0, freq=4.0, k=2.0)), (0.5, dict(family="stripes", angle=0, freq=5.0,
+    1: [(1.0, dict(family="stripes", angle=90, period=11, k=3.0))],
+    2: [(1.0, dict(family="checker", angle=0, period=4, k=2.0))],
+    3: [(1.0, dict(family="chevron", angle=0, period=7, k=2.0))],
+    4: [(1.0, dict(family="stripes", angle=90, period=5, k=2.0))],
+    5: [(1.0, dict(family="stripes", angle=0, period=5, k=2.0))],
+    6: [(1.0, dict(family="grid", angle=0, period=8))],
+    7: [(1.0, dict(family="dots", angle=0, period=6, rad=0.25))],
+    8: [(1.0, dict(family="stripes", angle=45, period=6, k=2.0, warp=0.35))],
+    9: [(1.0, dict(family="stripes", angle=0, period=10, k=3.0))],
+    10: [(1.0, dict(family="blotch", period=12))],
+    11: [(1.0, dict(family="stripes", angle=90, period=4, k=1.5, warp=0.8))],
+    12: [(1.0, dict(family="stripes", angle=135, period=6, k=2.0, warp=0.35))],
+    13: [(1.0, dict(family="noise", period=5, gain=2.5))],
+    14: [(1.0, dict(family="checker", angle=45, period=8, k=2.0))],
+    15: [(0.5, dict(family="checker", angle=0, period=6, k=2.0)), (0.5, dict(family="stripes", angle=90, period=7,
                                                                                 k=2.0))],
-    16: [(1.0, dict(family="dots", angle=0, freq=9.0, rad=0.3))],
-    17: [(1.0, dict(family="noise", freq=14.0, gain=2.5))],
-    18: [(1.0, dict(family="quilt", angle=0, freq=3.0, k=2.0))],
-    19: [(1.0, dict(family="stripes", angle=0, freq=2.0, k=3.0))],
-    20: [(1.0, dict(family="rings", freq=3.0, k=1.5))],
+    16: [(1.0, dict(family="dots", angle=0, period=9, rad=0.32))],
+    17: [(1.0, dict(family="noise", period=2.5, gain=3.0))],
+    18: [(1.0, dict(family="quilt", angle=0, period=12, k=2.0))],
+    19: [(1.0, dict(family="stripes", angle=90, period=3.5, k=2.0))],
+    20: [(1.0, dict(family="rings", period=6, k=2.0))],
 }
-_FAMILIES = ("stripes", "checker", "dots", "noise", "blotch", "gradient", "cylinder", "rings", "chevron", "quilt")
+_FAMILIES = ("stripes", "checker", "dots", "noise", "blotch", "gradient", "cylinder", "rings", "chevron", "quilt",
+             "grid")
 
 
 # ------------------------------------------------------------------------------------------------- textures
@@ -587,6 +594,10 @@ def _texture(tex: dict, u: np.ndarray, v: np.ndarray, r: np.random.Generator) ->
         return _sharp(np.sin(tau * f * (xr + 0.9 * np.abs(yr)) + r.uniform(0, tau)), k)
     if fam == "checker":
         return _sharp(np.sin(tau * f * xr + r.uniform(0, tau)) * np.sin(tau * f * yr + r.uniform(0, tau)), k)
+    if fam == "grid":  # thin lines in both directions
+        gx = np.abs(np.cos(np.pi * f * xr + r.uniform(0, np.pi)))
+        gy = np.abs(np.cos(np.pi * f * yr + r.uniform(0, np.pi)))
+        return np.clip((np.maximum(gx, gy) - 0.85) / 0.08, 0.0, 1.0)
     if fam == "quilt":
         return _sharp(np.cos(tau * f * xr) * np.cos(tau * f * yr), k)
     if fam == "dots":
@@ -611,17 +622,19 @@ def _texture(tex: dict, u: np.ndarray, v: np.ndarray, r: np.random.Generator) ->
 
 def _jitter_texture(tex: dict, r: np.random.Generator) -> dict:
     out = dict(tex)
-    out["angle"] = tex.get("angle", 0.0) + r.uniform(-12, 12)
-    out["freq"] = tex.get("freq", 1.0) * r.uniform(0.8, 1.25)
+    out["angle"] = tex.get("angle", 0.0) + r.uniform(-8, 8)
+    if "period" in tex:
+        out["period"] = tex["period"] * float(np.exp(r.uniform(-0.13, 0.13)))
+    else:
+        out["freq"] = tex.get("freq", 1.0) * float(np.exp(r.uniform(-0.13, 0.13)))
     return out
 
 
-def _random_texture(r: np.random.Generator) -> dict:
-    """A texture from any family with broad random parameters (distractors, ground)."""
-    return dict(family=_FAMILIES[int(r.integers(len(_FAMILIES)))], angle=r.uniform(0, 180),
-                freq=float(np.exp(r.uniform(math.log(1.0), math.log(12.0)))), k=r.uniform(0.7, 3.0),
-                warp=r.uniform(0, 1.2) * (r.random() < 0.4), gain=r.uniform(1.2, 2.5), rad=r.uniform(0.2, 0.4),
-                width=r.uniform(0.08, 0.2))
+def _smooth_texture(r: np.random.Generator) -> dict:
+    """A low-frequency pattern (distractors, ground): soft noise or a gradient, unlike any class texture."""
+    if r.random() < 0.7:
+        return dict(family="noise", freq=r.uniform(0.8, 2.5), gain=r.uniform(0.8, 1.5))
+    return dict(family="gradient", angle=r.uniform(0, 180))
 
 
 # --------------------------------------------------------------------------------------------------- colours
@@ -665,6 +678,7 @@ class _Placed:
         sx = (-1.0 if flip else 1.0) * aspect * extent_px / span
         sy = extent_px / span
         self.centre = np.asarray(centre, dtype=np.float64)
+        self.size = size
 
         def to_px(pts: np.ndarray) -> np.ndarray:
             q = (pts - mid) * (sx, sy)
@@ -699,16 +713,29 @@ class _Placed:
         self.extent_px = extent_px
 
 
-def _paint(img: np.ndarray, pl: _Placed, tex: dict, r: np.random.Generator) -> None:
-    """Composite a textured, shaded shape onto img (in place), anti-aliased by its coverage."""
+def _paint(img: np.ndarray, pl: _Placed, tex: dict, r: np.random.Generator, smooth: bool = False) -> None:
+    """Composite a textured, shaded shape onto img (in place), anti-aliased by its coverage.
+
+    Class objects (smooth=False) get their texture as a strong luminance pattern on a random base colour: the
+    pattern runs from a dark to a light shade of that colour. Distractors and ground (smooth=True) get a soft blend
+    of two random colours instead, so they are no class's texture.
+    """
     x0, y0, x1, y1 = pl.box
     c1 = _random_colour(r)
-    c2 = _second_colour(r, c1)
+    tex = dict(tex)
+    if "period" in tex:  # period in pixels at 128 px -> cycles per object extent
+        tex["freq"] = pl.extent_px / (tex["period"] * pl.size / 128.0)
     t = _texture(tex, pl.u, pl.v, r)
-    period_px = pl.extent_px / max(tex.get("freq", 1.0), 1e-3)
-    amp = r.uniform(0.35, 0.95) * float(np.clip((period_px - 1.5) / 2.5, 0.0, 1.0))  # fine patterns blur out
-    m = (amp * t)[..., None]
-    col = c1 * (1.0 - m) + c2 * m
+    if smooth:
+        c2 = _second_colour(r, c1)
+        m = (r.uniform(0.35, 0.95) * t)[..., None]
+        col = c1 * (1.0 - m) + c2 * m
+    else:
+        lo = c1 * r.uniform(0.2, 0.45)
+        hi = c1 + (255.0 - c1) * r.uniform(0.15, 0.5)
+        if r.random() < 0.2:  # sometimes a two-colour pattern, still dark against light
+            hi = 0.5 * hi + 0.5 * (_random_colour(r) * 0.5 + 127.5)
+        col = lo + (hi - lo) * t[..., None]
     la = r.uniform(0, 2 * np.pi)
     light = 1.0 + r.uniform(0.0, 0.35) * (pl.u * math.cos(la) + pl.v * math.sin(la))
     col = col * (pl.tone * light)[..., None]
@@ -727,7 +754,7 @@ def _background(r: np.random.Generator, size: int) -> np.ndarray:
         hy = r.uniform(-0.1, 0.35) + r.uniform(-0.2, 0.2) * u
         below = np.clip((v - hy) * size / 2.0, 0.0, 1.0)[..., None]
         cg = _random_colour(r)
-        t = _texture(_random_texture(r), u * 2, v * 2, r)[..., None] * r.uniform(0.1, 0.5)
+        t = _texture(_smooth_texture(r), u * 2, v * 2, r)[..., None] * r.uniform(0.1, 0.5)
         ground = cg * (1 - t) + _second_colour(r, cg) * t
         img = img * (1 - below) + ground * below
     la = r.uniform(0, 2 * np.pi)
@@ -795,7 +822,7 @@ def synthesize_example(rng: np.random.Generator, size: int = 128) -> tuple[np.nd
     for _ in range(int(r.integers(1, 5))):  # distractors behind the objects
         pl = _place(r, _distractor_parts(r), size, r.uniform(0.15, 0.6), 60.0)
         if not pl.empty:
-            _paint(img, pl, _random_texture(r), r)
+            _paint(img, pl, _smooth_texture(r), r, smooth=True)
     n_obj = int(r.choice(4, p=_N_OBJECTS_P)) + 1
     classes: list[int] = []
     for _ in range(n_obj):
@@ -807,7 +834,7 @@ def synthesize_example(rng: np.random.Generator, size: int = 128) -> tuple[np.nd
     for k, c in enumerate(classes, start=1):
         parts = _Parts()
         _SHAPES[c - 1](r, parts)
-        extent = (r.uniform(0.4, 0.8) if k == 1 else r.uniform(0.2, 0.6)) * float(_SIZE_FACTOR[c])
+        extent = (r.uniform(0.45, 0.8) if k == 1 else r.uniform(0.25, 0.6)) * float(_SIZE_FACTOR[c])
         extent = min(extent, _MAX_LONG_SIDE)
         pl = _place(r, parts.prims, size, extent, _ROT_STD.get(c, 10.0), 0.2 if k == 1 else 0.05)
         if pl.empty:
@@ -821,7 +848,7 @@ def synthesize_example(rng: np.random.Generator, size: int = 128) -> tuple[np.nd
     if r.random() < 0.25:  # a distractor in front, hiding part of an object (label stays background)
         pl = _place(r, _distractor_parts(r), size, r.uniform(0.1, 0.35), 60.0)
         if not pl.empty:
-            _paint(img, pl, _random_texture(r), r)
+            _paint(img, pl, _smooth_texture(r), r, smooth=True)
             x0, y0, x1, y1 = pl.box
             inst[y0 * _SS:y1 * _SS, x0 * _SS:x1 * _SS][pl.cover_ss] = 0
             lab[y0:y1, x0:x1][pl.alpha >= 0.5] = 0

@@ -69,18 +69,24 @@ def build_transform(preset: str, size: int | None) -> Callable[[torch.Tensor, to
     if preset == "none":
         ops = base + [v2.CenterCrop(size)]
     elif preset == "paper":
+        # BEGIN SOLUTION
+        # HINT: base, then RandomResizedCrop (scale 0.9-1, ratio 3/4-4/3) on 30% of samples, CenterCrop, flip p=0.3
         ops = base + [
             v2.RandomApply([v2.RandomResizedCrop(size, scale=(0.9, 1.0), ratio=(3 / 4, 4 / 3), antialias=True)], p=0.3),
             v2.CenterCrop(size),
             v2.RandomHorizontalFlip(p=0.3),
         ]
+        # END SOLUTION
     elif preset == "strong":
+        # BEGIN SOLUTION
+        # HINT: RandomResize 0.5x-2x size, RandomCrop padded with FILL, flip p=0.5, mild ColorJitter
         ops = [
             v2.RandomResize(int(0.5 * size), int(2.0 * size) + 1, antialias=True),
             v2.RandomCrop(size, pad_if_needed=True, fill=FILL),
             v2.RandomHorizontalFlip(p=0.5),
             v2.ColorJitter(brightness=0.25, contrast=0.25, saturation=0.25, hue=0.02),  # image only
         ]
+        # END SOLUTION
     else:
         raise ValueError(f"unknown augmentation preset {preset!r}; expected one of {', '.join(PRESETS)}")
     return v2.Compose(ops)

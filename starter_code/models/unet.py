@@ -17,10 +17,13 @@ from .common import AnySize, xavier_init
 
 def double_conv(cin: int, cout: int) -> nn.Sequential:
     """(3x3 conv padding 1, no bias -> BatchNorm2d -> ReLU) x 2."""
+    # BEGIN SOLUTION
+    # HINT: (3x3 conv padding 1 without bias -> BatchNorm2d -> ReLU) twice, cin -> cout -> cout
     return nn.Sequential(
         nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
         nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
     )
+    # END SOLUTION
 
 
 class UpConcat(nn.Module):
