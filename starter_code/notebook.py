@@ -113,7 +113,8 @@ def prepare_data(s: Settings, progress: bool = True) -> Path:
     if s.dataset == "synthetic":
         from .data.synthetic import generate_synthetic_voc
 
-        generate_synthetic_voc(s.data_root, seed=0, progress=progress, **s.synthetic)
+        # the notebooks own this folder: regenerate it when its parameters or the generator's version changed
+        generate_synthetic_voc(s.data_root, seed=0, progress=progress, overwrite=True, **s.synthetic)
     elif s.dataset == "voc":
         from .data.voc import find_voc_dir
 

@@ -538,7 +538,12 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(syn, tmp_path) -> None
         print(f"killed mid-write; temp files left: {[p.name for p in temp_files(ckpt, run)]}")
 
     # resume in this process (one torch thread, like the subprocesses): saves a Python + torch start-up
-    assert main([*cmd[3:], "--out", str(run), "--checkpoint-dir", str(ckpt), "--resume"]) == 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # float reductions depend on the thread count: match the subprocesses' OMP_NUM_THREADS
+    try:
+        assert main([*cmd[3:], "--out", str(run), "--checkpoint-dir", str(ckpt), "--resume"]) == 0
+    finally:
+        torch.set_num_threads(threads)
     assert uninterrupted.wait(timeout=600) == 0, uninterrupted.stderr.read().decode()[-2000:]
     assert_same_run(run_state(run, ckpt), run_state(ref))
     assert not temp_files(run, ckpt)  # the killed run's partial temp file is cleaned up on resume
