@@ -34,6 +34,7 @@ from .config import BASELINE, EXPERIMENTS, Config
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CAMVID_ROOT = SHARED_DATA / "camvid"
+SYNTHETIC_ROOT = Path("build/bench/synthetic")  # the benchmarks' own copy of the default 600/200 @ 128 set
 
 # ------------------------------------------------------------------------------------------------- machine
 
@@ -153,19 +154,14 @@ def _build(name: str, num_classes: int, state: dict[str, torch.Tensor] | None, *
     return model
 
 
-MODEL_ATTRS = ("fast",)  # variant keys that set a model attribute instead of a Config field
-
-
 def default_train_step(cfg: Config, num_classes: int, batch: tuple[torch.Tensor, torch.Tensor], steps: int,
-                       state: dict[str, torch.Tensor] | None = None, **model_attrs: Any) -> Callable[[], None]:
+                       state: dict[str, torch.Tensor] | None = None) -> Callable[[], None]:
     """`steps` training steps exactly as `fit` runs them: build_model, channels_last per cfg, Adam on
     param_groups, the cfg's criterion (CE ignoring 255), torch.compile per cfg, engine.train_one_epoch."""
     from .engine import build_criterion, param_groups, train_one_epoch
 
     device = torch.device("cpu")
     model = _build(cfg.model, num_classes, state, **cfg.model_kwargs).to(device)
-    for k, v in model_attrs.items():
-        setattr(model, k, v)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -182,10 +178,8 @@ def default_train_step(cfg: Config, num_classes: int, batch: tuple[torch.Tensor,
 
 def reference_train_step(model_name: str, num_classes: int, batch: tuple[torch.Tensor, torch.Tensor], steps: int,
                          state: dict[str, torch.Tensor] | None = None, lr: float = 1e-3) -> Callable[[], None]:
-    """The plain loop: eager fp32, NCHW, the model's plain formulation (`fast = False`), torch's default Adam."""
+    """The plain loop: eager fp32, NCHW, no compile, torch's default Adam on all parameters, plain CE."""
     model = _build(model_name, num_classes, state)
-    if hasattr(model, "fast"):
-        model.fast = False
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     criterion = nn.CrossEntropyLoss(ignore_index=255)
     images, masks = batch
@@ -202,15 +196,24 @@ def reference_train_step(model_name: str, num_classes: int, batch: tuple[torch.T
     return run
 
 
+def _with_threads(fn: Callable[[], None], n: int) -> Callable[[], None]:
+    def run() -> None:
+        with num_threads(n):
+            fn()
+
+    return run
+
+
 def bench_train_step(model: str = "baseline", image_size: int = 224, batch_size: int = 8, steps: int = 3,
                      rounds: int = 5, num_classes: int = 21, threads: int | None = None,
                      variants: dict[str, dict[str, Any]] | None = None, cfg: Config | None = None,
-                     reference: bool = True) -> dict[str, Any]:
+                     reference: bool = True, matmul_size: int = 2048) -> dict[str, Any]:
     """images/s of the default training path (fit's step) against the plain reference loop, timed interleaved.
 
-    `variants` adds more paths ({name: Config overrides}, e.g. {"compile": {"compile": True}}), all timed in the
-    same rounds. Each round runs `steps` steps of every path; the first call of each path is timed apart as
-    `first_call_s` (for torch.compile: the compile time). FLOPs are fwd+bwd of one step (FlopCounterMode).
+    `variants` adds more paths ({name: Config overrides}, e.g. {"compile": {"compile": True}}; the extra key
+    "threads" runs that path with so many torch threads), all timed in the same rounds. Each round runs `steps`
+    steps of every path; the first call of each path is timed apart as `first_call_s` (for torch.compile: the
+    compile time). FLOPs are fwd+bwd of one step (FlopCounterMode).
     """
     from .models import count_parameters
 
@@ -218,20 +221,18 @@ def bench_train_step(model: str = "baseline", image_size: int = 224, batch_size:
     cfg = replace(cfg, model=model, image_size=image_size, batch_size=batch_size, device="cpu")
     with num_threads(threads):
         info = machine_info()
-        mm_before = matmul_gflops()
+        mm_before = matmul_gflops(matmul_size)
         batch = _batch(num_classes, image_size, batch_size)
         torch.manual_seed(0)
         init = _build(model, num_classes, None, **cfg.model_kwargs)
         state = copy.deepcopy(init.state_dict())
         crit = nn.CrossEntropyLoss(ignore_index=255)
-        if hasattr(init, "fast"):
-            init.fast = False
         flops = count_flops(lambda: crit(init(batch[0]), batch[1]).backward())
         paths: dict[str, Callable[[], None]] = {"default": default_train_step(cfg, num_classes, batch, steps, state)}
         for name, over in (variants or {}).items():
-            attrs = {k: v for k, v in over.items() if k in MODEL_ATTRS}
-            fields = {k: v for k, v in over.items() if k not in MODEL_ATTRS}
-            paths[name] = default_train_step(replace(cfg, **fields), num_classes, batch, steps, state, **attrs)
+            fields = {k: v for k, v in over.items() if k != "threads"}
+            fn = default_train_step(replace(cfg, **fields), num_classes, batch, steps, state)
+            paths[name] = _with_threads(fn, over["threads"]) if "threads" in over else fn
         if reference:
             paths["reference"] = reference_train_step(model, num_classes, batch, steps, state, cfg.lr)
         first = {}
@@ -240,7 +241,7 @@ def bench_train_step(model: str = "baseline", image_size: int = 224, batch_size:
             fn()
             first[name] = time.perf_counter() - t
         times = interleaved(paths, rounds)
-        mm_after = matmul_gflops()
+        mm_after = matmul_gflops(matmul_size)
     per_step = {k: median(v) / steps for k, v in times.items()}
     out: dict[str, Any] = {
         "benchmark": "train-step", "model": model, "image_size": image_size, "batch_size": batch_size,
@@ -250,26 +251,36 @@ def bench_train_step(model: str = "baseline", image_size: int = 224, batch_size:
         "flops_per_step": flops, "gflop_per_image_fwd_bwd": flops / batch_size / 1e9,
         "seconds_per_step": per_step["default"], "images_per_s": batch_size / per_step["default"],
         "gflops_per_s": flops / per_step["default"] / 1e9,
-        "matmul_gflops_per_s": (mm_before + mm_after) / 2, "matmul_gflops_per_s_before_after": [mm_before, mm_after],
+        "matmul_gflops_per_s": (mm_before + mm_after) / 2, "matmul_size": matmul_size,
+        "matmul_gflops_per_s_before_after": [mm_before, mm_after],
         "first_call_s": {k: v / steps for k, v in first.items()},  # per step, incl. warm-up / compile
         "round_seconds": times, "machine": info,
     }
     out["matmul_fraction"] = out["gflops_per_s"] / out["matmul_gflops_per_s"]
+
+    def paired(a: str, b: str) -> dict[str, float]:
+        """Per-round ratio time(a) / time(b) (the two ran back to back): median and quartiles."""
+        rs = [x / y for x, y in zip(times[a], times[b])]
+        q = statistics.quantiles(rs, n=4) if len(rs) > 1 else [rs[0]] * 3
+        return {"median": median(rs), "q1": q[0], "q3": q[2]}
+
     if reference:
         out["reference_seconds_per_step"] = per_step["reference"]
         out["reference_images_per_s"] = batch_size / per_step["reference"]
-        out["ratio"] = per_step["reference"] / per_step["default"]
+        out["ratio"] = paired("reference", "default")["median"]  # median of the per-round ratios
+        out["ratio_paired"] = paired("reference", "default")
+        out["ratio_of_medians"] = per_step["reference"] / per_step["default"]
     out["variants"] = {}
     for name, over in (variants or {}).items():
         v = {"overrides": over, "seconds_per_step": per_step[name], "images_per_s": batch_size / per_step[name],
-             "vs_default": per_step["default"] / per_step[name]}
+             "vs_default": paired("default", name)["median"], "vs_default_paired": paired("default", name)}
         if reference:
-            v["vs_reference"] = per_step["reference"] / per_step[name]
+            v["vs_reference"] = paired("reference", name)["median"]
         if over.get("compile"):
-            same = {**cfg.to_dict(), **over}
+            same_cl = {**cfg.to_dict(), **over}["channels_last"]  # eager path with the same layout and threads
             eager = {k: per_step[k] for k, o in [("default", {}), *(variants or {}).items()]
-                     if not {**cfg.to_dict(), **o}["compile"] and o.get("fast", True) == over.get("fast", True)
-                     and {**cfg.to_dict(), **o}["channels_last"] == same["channels_last"]}
+                     if not {**cfg.to_dict(), **o}["compile"] and {**cfg.to_dict(), **o}["channels_last"] == same_cl
+                     and o.get("threads") == over.get("threads")}
             base = next(iter(eager.values()), None)
             if base is not None:
                 overhead = first[name] - first.get("default", base * steps)
@@ -286,7 +297,7 @@ def bench_train_step(model: str = "baseline", image_size: int = 224, batch_size:
 def _dataset_root(dataset: str, data_root: str | Path | None) -> Path:
     if data_root is not None:
         return Path(data_root)
-    return CAMVID_ROOT if dataset == "camvid" else Path("data/synthetic")
+    return CAMVID_ROOT if dataset == "camvid" else SYNTHETIC_ROOT
 
 
 def ensure_synthetic(root: str | Path, n_train: int = 600, n_val: int = 200, size: int = 128) -> float:
@@ -629,7 +640,9 @@ def _print_train_step(r: dict[str, Any]) -> None:
     print(f"  default   {r['images_per_s']:7.2f} img/s  {r['gflops_per_s']:6.1f} GFLOP/s "
           f"({100 * r['matmul_fraction']:.0f}% of the {r['matmul_gflops_per_s']:.1f} GFLOP/s fp32 matmul)")
     if "reference_images_per_s" in r:
-        print(f"  reference {r['reference_images_per_s']:7.2f} img/s   -> default / reference = {r['ratio']:.2f}x")
+        q = r["ratio_paired"]
+        print(f"  reference {r['reference_images_per_s']:7.2f} img/s   -> default / reference = {r['ratio']:.2f}x "
+              f"(per-round quartiles {q['q1']:.2f}-{q['q3']:.2f})")
     for name, v in r["variants"].items():
         extra = f", compile {v['compile_seconds']:.0f} s, break-even {v['break_even_steps']} steps" \
             if "compile_seconds" in v else ""

@@ -88,9 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     _eval_parser(sub)
     _notebooks_parser(sub)
     _report_parser(sub)
+    from .classroom import add_classroom_parser
     from .predict import add_predict_parser
 
     add_predict_parser(sub)
+    add_classroom_parser(sub)
     return parser
 
 
@@ -253,8 +255,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_classroom(args: argparse.Namespace) -> int:
+    from .classroom import cmd_classroom as run
+
+    return run(args)
+
+
 COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate, "notebooks": cmd_notebooks,
-            "report": cmd_report, "predict": cmd_predict}
+            "report": cmd_report, "predict": cmd_predict, "classroom": cmd_classroom}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,9 +59,13 @@ def seed_everything(seed: int) -> None:
 
 
 def default_workers(device: torch.device) -> int:
-    """Loader workers: on a GPU keep it fed with every core but one; on the CPU the model needs the cores."""
+    """Loader workers: on a GPU keep it fed with every core but one. On the CPU one worker (when there are 2+
+    cores): it decodes 20-60x faster than the model trains, so it takes a few % of a core, and it moves decoding
+    out of the training process, whose multi-threaded torch ops ran the transforms 5-25x slower (docs/BENCHMARKS.md)."""
     cores = os.cpu_count() or 1
-    return max(1, min(8, cores - 1)) if device.type == "cuda" else 0
+    if device.type == "cuda":
+        return max(1, min(8, cores - 1))
+    return 1 if cores >= 2 else 0
 
 
 def make_loader(ds: Dataset, batch_size: int, train: bool, device: torch.device, workers: int,
@@ -81,7 +85,7 @@ def make_loader(ds: Dataset, batch_size: int, train: bool, device: torch.device,
         ds, batch_size=batch_size, shuffle=train and sampler is None, sampler=sampler,
         drop_last=train and len(ds) > batch_size,
         num_workers=workers, pin_memory=device.type == "cuda", generator=gen,
-        persistent_workers=False, prefetch_factor=4 if workers > 0 else None,
+        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
     )
 
 

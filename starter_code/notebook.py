@@ -150,7 +150,11 @@ def train_or_load(cfg: Config, s: Settings, retrain: bool = False, progress: boo
     """Reuse a finished run with exactly this config (e.g. the baseline another notebook trained), else train it."""
     path = run_dir(cfg, s)
     if not retrain and (path / "metrics.json").is_file() and (path / "config.json").is_file():
-        if json.loads((path / "config.json").read_text()) == json.loads(json.dumps(cfg.to_dict())):
+        lists = [Path(cfg.data_root) / "train.txt", *Path(cfg.data_root).glob("VOCdevkit/*/ImageSets/Segmentation/"
+                                                                                "train.txt")]
+        data_time = max((p.stat().st_mtime for p in lists if p.is_file()), default=0.0)
+        fresh = (path / "metrics.json").stat().st_mtime > data_time  # data regenerated since: train again
+        if fresh and json.loads((path / "config.json").read_text()) == json.loads(json.dumps(cfg.to_dict())):
             print(f"reusing the finished run in {path} (pass retrain=True to train again)")
             return load_result(path)
     return fit(cfg, path, progress=progress)

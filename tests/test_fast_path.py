@@ -1,9 +1,9 @@
 """The fast default training path computes the same thing as the plain one (issue #7).
 
-Fast = what `fit` runs by default: channels_last model and input, the baseline's GEMM classifier
-(`BaselineFCN.fast`), Adam on `param_groups`. Plain = eager NCHW, `fast = False`, the reference loop of the
-benchmarks. Same init, same batches: losses, logits, gradients and weights after 3 Adam steps must agree within
-float tolerance. No timing is asserted anywhere.
+Fast = what `fit` runs by default: channels_last model and input (Config.channels_last), Adam on
+`param_groups`, `build_criterion`. Plain = eager NCHW, Adam on `model.parameters()`, nn.CrossEntropyLoss: the
+reference loop of the benchmarks. Same init, same batches: losses, logits, gradients and weights after 3 Adam
+steps must agree within float tolerance. No timing is asserted anywhere.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from starter_code import bench
 from starter_code.config import BASELINE
 from starter_code.engine import build_criterion, param_groups
 from starter_code.models import build_model
-from starter_code.models.fcn import pointwise_conv
 
 CL = torch.channels_last
 
@@ -74,15 +73,13 @@ def _paths(dtype: torch.dtype, size: int, batch: int):
     torch.manual_seed(0)
     plain = build_model("baseline", num_classes=21).to(dtype)
     fast = copy.deepcopy(plain)
-    plain.fast = False
-    assert fast.fast
     init = {k: v.clone() for k, v in plain.state_dict().items()}
     batches = [(x.to(dtype), y) for x, y in _batches(3, size, batch)]
     return init, _run(plain, False, batches, optimizer_groups=False), _run(fast, True, batches, optimizer_groups=True)
 
 
 def test_fast_path_is_the_same_math_in_float64():
-    """In float64 rounding vanishes: the fast path (channels_last, GEMM classifier, param_groups) and the plain
+    """In float64 rounding vanishes: the fast path (channels_last, param_groups, build_criterion) and the plain
     one agree to ~1e-10 on losses, logits, gradients and weights after 3 Adam steps."""
     assert BASELINE.channels_last, "the fast path is the default path: channels_last on by default"
     _, (lp, op, gp, wp), (lf, of, gf, wf) = _paths(torch.float64, 64, 2)
@@ -109,7 +106,6 @@ def test_fast_path_matches_plain_path_in_float32_over_three_adam_steps():
         assert float(a) == pytest.approx(float(b), rel=1e-3)
     for k in gp[0]:  # first step: same weights, same batch
         assert _rel(gf[0][k], gp[0][k]) < 0.1, k
-    assert _rel(gf[0]["classifier.weight"], gp[0]["classifier.weight"]) < 1e-3
     # Adam's first steps move every weight by about lr * sign(gradient): a gradient element that is ~0 can take
     # either sign under rounding, so single weights may differ by up to 2 lr per step, never more.
     lr = BASELINE.lr
@@ -125,48 +121,27 @@ def test_fast_path_matches_plain_path_in_float32_over_three_adam_steps():
     assert _rel(delta(wf), delta(wp)) < 0.5  # most of what Adam changed agrees
 
 
-def test_fast_and_plain_have_the_same_state_dict_and_eval_outputs():
+def test_channels_last_model_keeps_its_state_dict_and_eval_outputs():
     torch.manual_seed(0)
     model = build_model("baseline", num_classes=21).eval()
     keys = list(model.state_dict())
     x = torch.randn(2, 3, 50, 70)  # not a multiple of 32: padded and cropped back
     with torch.no_grad():
-        model.fast = False
         ref = model(x)
-        model.fast = True
-        same_layout = model(x)  # NCHW: the fast path falls back to the conv
-        cl = model.to(memory_format=CL)
+        cl = copy.deepcopy(model).to(memory_format=CL)
         out = cl(x.contiguous(memory_format=CL))
     assert list(cl.state_dict()) == keys
-    assert torch.equal(same_layout, ref)
     assert out.shape == ref.shape == (2, 21, 50, 70)
     assert _close(out, ref, 1e-4)
 
 
-def test_pointwise_conv_equals_the_conv_forward_and_backward():
-    torch.manual_seed(0)
-    conv = nn.Conv2d(32, 21, 1)
-    x = torch.randn(3, 32, 9, 11)
-    g = torch.randn(3, 21, 9, 11)
-    xr = x.detach().requires_grad_()
-    ref = conv(xr)
-    gx_ref, gw_ref, gb_ref = torch.autograd.grad(ref, (xr, conv.weight, conv.bias), g)
-    xc = x.detach().contiguous(memory_format=CL).requires_grad_()
-    out = pointwise_conv(xc, conv)
-    assert out.is_contiguous(memory_format=CL)
-    gx, gw, gb = torch.autograd.grad(out, (xc, conv.weight, conv.bias), g)
-    assert _close(out, ref, 1e-5)
-    assert _close(gx, gx_ref, 1e-5) and _close(gw, gw_ref, 1e-5) and _close(gb, gb_ref, 1e-5)
-    assert torch.equal(pointwise_conv(x, conv), conv(x))  # NCHW: the conv itself
-
-
 def test_bench_train_step_runs_and_reports_the_issue_keys():
-    r = bench.bench_train_step("baseline", image_size=64, batch_size=2, steps=1, rounds=1,
-                               variants={"nchw": {"channels_last": False}, "plain": {"fast": False}})
+    r = bench.bench_train_step("baseline", image_size=64, batch_size=2, steps=1, rounds=1, threads=1,
+                               variants={"nchw": {"channels_last": False}}, matmul_size=256)
     for key in ("images_per_s", "reference_images_per_s", "ratio", "gflops_per_s", "matmul_gflops_per_s"):
         assert r[key] > 0, key
     assert r["machine"]["torch"] == torch.__version__ and r["machine"]["cpu_model"]
-    assert set(r["variants"]) == {"nchw", "plain"}
+    assert set(r["variants"]) == {"nchw"}
     assert r["flops_per_step"] == bench.model_flops("baseline", (64, 64)) * 2
 
 
