@@ -430,19 +430,21 @@ def bench_eval(dataset: str = "synthetic", data_root: str | Path | None = None, 
 
 def bench_epoch(dataset: str = "synthetic", data_root: str | Path | None = None, image_size: int = 128,
                 batch_size: int = 16, workers: Sequence[int] = (0, 1, 2), epochs: int = 1,
-                overrides: dict[str, Any] | None = None, repeats: int = 1) -> dict[str, Any]:
-    """End-to-end `fit` time (train + validation + checkpoints) of `epochs` epochs for each loader setting."""
+                overrides: dict[str, Any] | None = None, repeats: int = 1, threads: int | None = None
+                ) -> dict[str, Any]:
+    """End-to-end `fit` time (train + validation + checkpoints) of `epochs` epochs for each loader setting,
+    with `threads` torch threads in the training process (None: torch's default)."""
     from .engine import fit
 
     root = _dataset_root(dataset, data_root)
     gen_s = ensure_synthetic(root) if dataset == "synthetic" else 0.0
     info = machine_info()
     rows = []
-    for _ in range(repeats):
-        for w in workers:
+    for rep in range(repeats):
+        for w in workers if rep % 2 == 0 else list(workers)[::-1]:
             cfg = replace(BASELINE, dataset=dataset, data_root=str(root), image_size=image_size,
                           batch_size=batch_size, epochs=epochs, device="cpu", workers=w, **(overrides or {}))
-            with tempfile.TemporaryDirectory() as tmp:
+            with tempfile.TemporaryDirectory() as tmp, num_threads(threads):
                 t = time.perf_counter()
                 run = fit(cfg, Path(tmp) / "run", progress=False)
                 total = time.perf_counter() - t
@@ -454,6 +456,7 @@ def bench_epoch(dataset: str = "synthetic", data_root: str | Path | None = None,
         summary[f"workers={w}"] = {"workers": w, "seconds": median(secs), "runs": secs}
     return {"benchmark": "epoch", "dataset": dataset, "data_root": str(root), "image_size": image_size,
             "batch_size": batch_size, "epochs": epochs, "overrides": overrides or {},
+            "threads": threads or torch.get_num_threads(),
             "channels_last": (overrides or {}).get("channels_last", BASELINE.channels_last),
             "generation_seconds_if_generated": gen_s, "summary": summary, "runs": rows, "machine": info}
 
@@ -601,6 +604,7 @@ def add_bench_parser(sub: Any) -> argparse.ArgumentParser:
     ep.add_argument("--epochs", type=int, default=1)
     ep.add_argument("--repeats", type=int, default=1)
     ep.add_argument("--set", action="append", default=[], metavar="KEY:VALUE", help="config override")
+    ep.add_argument("--threads", type=int, default=None, help="torch threads of the training process")
 
     sy = bsub.add_parser("synthetic", help="generate_synthetic_voc wall time (temp dir)")
     sy.add_argument("--n-train", type=int, default=600)
@@ -675,9 +679,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
               f"{100 * r['metrics_share']:.1f}% of the time, loading {100 * r['loading_share']:.1f}%")
     elif c == "epoch":
         r = bench_epoch(args.dataset, args.data_root, args.image_size, args.batch_size, args.workers, args.epochs,
-                        _overrides(args.set), args.repeats)
+                        _overrides(args.set), args.repeats, args.threads)
         for k, s in r["summary"].items():
-            print(f"{r['dataset']} {r['image_size']} {r['epochs']} epoch(s) {k}: {s['seconds']:.1f} s")
+            print(f"{r['dataset']} {r['image_size']} {r['epochs']} epoch(s) {k}, {r['threads']} threads: "
+                  f"{s['seconds']:.1f} s")
     elif c == "synthetic":
         r = bench_synthetic(args.n_train, args.n_val, args.size, args.repeats)
         print(f"generate_synthetic_voc {r['n_train']}/{r['n_val']} @ {r['size']}: {r['seconds']:.1f} s "

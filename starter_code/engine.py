@@ -515,3 +515,18 @@ def predict_samples(model: nn.Module, ds: Any, indices: Sequence[int], device: s
         targets.append(mask)
         preds.append(logits.argmax(1)[0].cpu())
     return images, targets, preds
+
+
+# ------------------------------------------------------------------------------------- CPU threads (issue #7)
+def cpu_threads(workers: int) -> int:
+    """torch intra-op threads for CPU training next to `workers` loader processes: the cores they leave, >= 1.
+
+    Oversubscribed cores make every OpenMP parallel region wait for a descheduled thread; on the 2-core
+    benchmark box a 1-thread step was 2.5-4x faster than a 2-thread one whenever anything else ran
+    (docs/BENCHMARKS.md). Meant for `torch.set_num_threads(cpu_threads(workers))` before training on the CPU.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, cores - max(0, workers))

@@ -1,7 +1,8 @@
 """The fast default training path computes the same thing as the plain one (issue #7).
 
-Fast = what `fit` runs by default: channels_last model and input (Config.channels_last), Adam on
-`param_groups`, `build_criterion`. Plain = eager NCHW, Adam on `model.parameters()`, nn.CrossEntropyLoss: the
+Fast = what `fit` runs by default: channels_last model and input (Config.channels_last), the baseline's
+classifier as batched GEMMs on channels_last input (`models.fcn.pointwise_conv`), Adam on `param_groups`,
+`build_criterion`. Plain = eager NCHW, Adam on `model.parameters()`, nn.CrossEntropyLoss: the
 reference loop of the benchmarks. Same init, same batches: losses, logits, gradients and weights after 3 Adam
 steps must agree within float tolerance. No timing is asserted anywhere.
 """
@@ -20,6 +21,7 @@ from starter_code import bench
 from starter_code.config import BASELINE
 from starter_code.engine import build_criterion, param_groups
 from starter_code.models import build_model
+from starter_code.models.fcn import pointwise_conv
 
 CL = torch.channels_last
 
@@ -36,6 +38,7 @@ def _batches(n: int, size: int = 64, batch: int = 2, classes: int = 21) -> list[
 
 def _close(a: torch.Tensor, b: torch.Tensor, rel: float) -> bool:
     """max |a - b| within `rel` of max |b| (a scale-aware tolerance for whole tensors)."""
+    a, b = a.detach(), b.detach()
     return float((a - b).abs().max()) <= rel * max(float(b.abs().max()), 1e-12)
 
 
@@ -133,6 +136,29 @@ def test_channels_last_model_keeps_its_state_dict_and_eval_outputs():
     assert list(cl.state_dict()) == keys
     assert out.shape == ref.shape == (2, 21, 50, 70)
     assert _close(out, ref, 1e-4)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_pointwise_conv_equals_the_conv_forward_and_backward(bias):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(32, 21, 1, bias=bias)
+    x = torch.randn(3, 32, 9, 11)
+    g = torch.randn(3, 21, 9, 11)
+    params = (conv.weight, conv.bias) if bias else (conv.weight,)
+    xr = x.clone().requires_grad_()
+    ref = conv(xr)
+    ref_grads = torch.autograd.grad(ref, (xr, *params), g)
+    xc = x.contiguous(memory_format=CL).requires_grad_()
+    out = pointwise_conv(xc, conv)
+    grads = torch.autograd.grad(out, (xc, *params), g)
+    assert out.is_contiguous()  # NCHW logits: the loss's fast layout
+    assert grads[0].is_contiguous(memory_format=CL)  # the input gradient stays channels_last
+    assert _close(out, ref, 1e-5)
+    for a, b in zip(grads, ref_grads):
+        assert _close(a, b, 1e-5)
+    assert torch.equal(pointwise_conv(x, conv), conv(x))  # NCHW input: the conv itself
+    with torch.no_grad():
+        assert _close(pointwise_conv(xc, conv), ref, 1e-5)
 
 
 def test_bench_train_step_runs_and_reports_the_issue_keys():
