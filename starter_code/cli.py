@@ -88,11 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     _eval_parser(sub)
     _notebooks_parser(sub)
     _report_parser(sub)
+    from .bench import add_bench_parser
     from .classroom import add_classroom_parser
     from .predict import add_predict_parser
 
     add_predict_parser(sub)
     add_classroom_parser(sub)
+    add_bench_parser(sub)
     return parser
 
 
@@ -261,8 +263,14 @@ def cmd_classroom(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import cmd_bench as run
+
+    return run(args)
+
+
 COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate, "notebooks": cmd_notebooks,
-            "report": cmd_report, "predict": cmd_predict, "classroom": cmd_classroom}
+            "report": cmd_report, "predict": cmd_predict, "classroom": cmd_classroom, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

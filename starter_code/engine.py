@@ -65,7 +65,7 @@ def default_workers(device: torch.device) -> int:
     cores = os.cpu_count() or 1
     if device.type == "cuda":
         return max(1, min(8, cores - 1))
-    return 1 if cores >= 2 else 0
+    return 1 if device.type == "cpu" and cores >= 2 else 0
 
 
 def make_loader(ds: Dataset, batch_size: int, train: bool, device: torch.device, workers: int,
