@@ -15,7 +15,7 @@ from pathlib import Path
 from starter_code.bench import main
 
 RESULTS = Path(__file__).resolve().parent / "results"
-DEFAULTS = shlex.split("--dataset synthetic --image-size 128 --workers 0,1,2")
+DEFAULTS = shlex.split("--dataset synthetic --image-size 128 --workers 0,1,2 --repeats 2")
 
 if __name__ == "__main__":
     args = sys.argv[1:] or DEFAULTS

@@ -20,8 +20,9 @@ DEFAULTS = [
     *shlex.split("--image-size 224"),
     *shlex.split("--batch-size 8"),
     *shlex.split("--steps 1"),
-    *shlex.split("--rounds 15"),
+    *shlex.split("--rounds 8"),
     *shlex.split("--variant nchw=channels_last:false"),
+    *shlex.split("--variant threads1=threads:1"),
     *shlex.split("--variant compile=compile:true"),
 ]
 

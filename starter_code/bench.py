@@ -700,7 +700,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m starter_code.bench ...` (the same as `python -m starter_code bench ...`)."""
-    parser = argparse.ArgumentParser(prog="python -m starter_code.bench")
+    parser = argparse.ArgumentParser(prog="python -m starter_code")
     sub = parser.add_subparsers(dest="cmd", required=True)
     add_bench_parser(sub)
     return cmd_bench(parser.parse_args(["bench", *(argv or [])]))

@@ -59,13 +59,9 @@ def seed_everything(seed: int) -> None:
 
 
 def default_workers(device: torch.device) -> int:
-    """Loader workers: on a GPU keep it fed with every core but one. On the CPU one worker (when there are 2+
-    cores): it decodes 20-60x faster than the model trains, so it takes a few % of a core, and it moves decoding
-    out of the training process, whose multi-threaded torch ops ran the transforms 5-25x slower (docs/BENCHMARKS.md)."""
+    """Loader workers: on a GPU keep it fed with every core but one; on the CPU the model needs the cores."""
     cores = os.cpu_count() or 1
-    if device.type == "cuda":
-        return max(1, min(8, cores - 1))
-    return 1 if device.type == "cpu" and cores >= 2 else 0
+    return max(1, min(8, cores - 1)) if device.type == "cuda" else 0
 
 
 def make_loader(ds: Dataset, batch_size: int, train: bool, device: torch.device, workers: int,
@@ -516,17 +512,3 @@ def predict_samples(model: nn.Module, ds: Any, indices: Sequence[int], device: s
         preds.append(logits.argmax(1)[0].cpu())
     return images, targets, preds
 
-
-# ------------------------------------------------------------------------------------- CPU threads (issue #7)
-def cpu_threads(workers: int) -> int:
-    """torch intra-op threads for CPU training next to `workers` loader processes: the cores they leave, >= 1.
-
-    Oversubscribed cores make every OpenMP parallel region wait for a descheduled thread; on the 2-core
-    benchmark box a 1-thread step was 2.5-4x faster than a 2-thread one whenever anything else ran
-    (docs/BENCHMARKS.md). Meant for `torch.set_num_threads(cpu_threads(workers))` before training on the CPU.
-    """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(1, cores - max(0, workers))
