@@ -439,11 +439,8 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool | str = Fal
         improved = val["miou"] > best["miou"]
         if improved:
             best = {"miou": val["miou"], "epoch": epoch + 1, "metrics": _named_metrics(val, info.classes)}
-            bad_epochs = 0
-        else:
-            bad_epochs += 1
-            if cfg.patience is not None and bad_epochs >= cfg.patience:
-                stopped = epoch + 1
+        bad_epochs = epoch + 1 - best["epoch"]  # kept in last.pt for readers of the checkpoint
+        stopped = early_stop_epoch([h["val_miou"] for h in history], cfg.patience)  # the one stopping rule
         if not main:
             continue
         atomic_save({"model": _plain_state_dict(model), "optimizer": optimizer.state_dict(),

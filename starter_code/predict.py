@@ -28,38 +28,31 @@ def save_index_png(pred: np.ndarray, path: str | Path, info: DatasetInfo) -> Non
 OUTPUT_SUFFIXES = {"mask": ".png", "overlay": "_overlay.png", "legend": "_legend.png"}
 
 
+def _open_image(path: Path, decode: bool) -> np.ndarray | None:
+    """Open (and optionally decode) an image; a missing or unreadable file raises DataError naming it."""
+    from .data import DataError
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(ImageOps.exif_transpose(im).convert("RGB")) if decode else None
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such image file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not an image file") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise DataError(f"{path}: {path.name} is not an image PIL can read ({e})") from None
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """An image file as RGB uint8 HxWx3, rotated as its EXIF orientation says (as viewers show it).
 
     A missing file or one PIL cannot decode raises DataError naming it."""
-    from .data import DataError
-
-    path = Path(path)
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            return np.asarray(im.convert("RGB"))
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such image file") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a folder, not an image file") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise DataError(f"{path}: {path.name} is not an image PIL can read ({e})") from None
+    return _open_image(Path(path), decode=True)
 
 
 def _check_image(path: Path) -> None:
     """Fail fast (header only, no decoding) on a missing or non-image file before any model work."""
-    from .data import DataError
-
-    try:
-        with Image.open(path):
-            pass
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such image file") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a folder, not an image file") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise DataError(f"{path}: {path.name} is not an image PIL can read ({e})") from None
+    _open_image(path, decode=False)
 
 
 def _as_rgb(image: str | Path | Image.Image | np.ndarray) -> np.ndarray:
