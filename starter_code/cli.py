@@ -77,6 +77,9 @@ def _report_parser(sub: Any) -> None:
     p = sub.add_parser("report", help="summarise finished runs (pixel acc, mean class acc, mIoU)")
     p.add_argument("--runs", default="runs", help="folder of run directories")
     p.add_argument("--markdown", metavar="FILE", help="also write the table as markdown")
+    p.add_argument("--section", nargs=2, metavar=("RUN_DIR", "FILE"),
+                   help="write a docs/results/ section for one run (e.g. a recipe) and rebuild docs/RESULTS.md")
+    p.add_argument("--title", default=None, help="the section's title (default: the run's name)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -248,6 +251,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(table)
     if args.markdown:
         Path(args.markdown).write_text(table + "\n")
+    if args.section:
+        from .compare import assemble_results
+        from .report import run_section
+
+        run_dir, path = Path(args.section[0]), Path(args.section[1])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(run_section(run_dir, args.title or run_dir.name))
+        print(f"wrote {path}; rebuilt {assemble_results(path.parent.parent)}")
     return 0
 
 

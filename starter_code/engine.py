@@ -325,6 +325,14 @@ class RunResult:
     classes: list[str] = field(default_factory=list)
 
 
+def over_time_limit(cfg: Config, elapsed_s: float, history: list[dict[str, Any]]) -> bool:
+    """True when one more epoch (as long as the slowest so far) would end past cfg.time_limit_min.
+    A guard for slower machines: a recipe sized to its budget never triggers it on the machine it was sized on."""
+    if cfg.time_limit_min is None or not history:
+        return False
+    return elapsed_s + max(h["seconds"] for h in history) > 60 * cfg.time_limit_min
+
+
 def default_run_dir(cfg: Config) -> Path:
     """runs/<experiment name>-<dataset>."""
     return Path("runs") / f"{cfg.name}-{cfg.dataset}"
@@ -364,8 +372,13 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool | str = Fal
         device = torch.device("cuda", dist_info.local_rank)
     main = dist_info.is_main  # only rank 0 writes files and draws progress bars
     progress = progress and main
+    t_start = time.perf_counter()
     seed_everything(cfg.seed)
     train_ds, val_ds = datasets if datasets is not None else build_datasets(cfg)
+    if cfg.cache:  # decode once here; forked loader workers share it instead of re-decoding every epoch
+        for ds in (train_ds, val_ds):
+            if hasattr(ds, "fill_cache"):
+                ds.fill_cache(progress)
     info = train_ds.info
     model = build_model(cfg.model, num_classes=info.num_classes, **cfg.model_kwargs).to(device)
     if cfg.channels_last:
@@ -441,6 +454,13 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool | str = Fal
             best = {"miou": val["miou"], "epoch": epoch + 1, "metrics": _named_metrics(val, info.classes)}
         bad_epochs = epoch + 1 - best["epoch"]  # kept in last.pt for readers of the checkpoint
         stopped = early_stop_epoch([h["val_miou"] for h in history], cfg.patience)  # the one stopping rule
+        late = over_time_limit(cfg, time.perf_counter() - t_start, history) and epoch + 1 < cfg.epochs
+        late = bool(all_reduce_sum(torch.tensor(float(late), device=device)) > 0)  # every rank stops together
+        if stopped is None and late:
+            stopped = epoch + 1
+            if progress:
+                tqdm.write(f"{cfg.name}: stopping after epoch {epoch + 1} of {cfg.epochs}: another epoch would end "
+                           f"past time_limit_min={cfg.time_limit_min:g} (best epoch {best['epoch']} is kept)")
         if not main:
             continue
         atomic_save({"model": _plain_state_dict(model), "optimizer": optimizer.state_dict(),
@@ -451,7 +471,8 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool | str = Fal
         if improved:  # after last.pt, so a resume can always rebuild best.pt from last.pt (see the resume block)
             atomic_save({"model": _plain_state_dict(model), "config": cfg.to_dict(), "epoch": epoch + 1,
                          "classes": list(info.classes), "metrics": best["metrics"]}, run_dir / "best.pt")
-        write_json({"history": history, "best_epoch": best["epoch"], "stopped_epoch": stopped},
+        write_json({"history": history, "best_epoch": best["epoch"], "stopped_epoch": stopped,
+                    "fit_seconds": round(time.perf_counter() - t_start, 1)},  # wall clock of this process's fit
                    run_dir / "history.json")
         epochs.set_postfix(loss=f"{train_loss:.3f}", miou=f"{val['miou']:.3f}", best=f"{best['miou']:.3f}")
     epochs.close()

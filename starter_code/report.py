@@ -30,3 +30,30 @@ def results_markdown(runs: list[dict[str, Any]]) -> str:
                      f"{r['epochs_run']} ({m.get('epoch', '?')}) | {r['seconds'] / 60:.1f} min | "
                      f"{m['pixel_acc']:.4f} | {m['mean_class_acc']:.4f} | {m['miou']:.4f} |")
     return "\n".join(lines)
+
+
+def run_section(run_dir: str | Path, title: str, intro: str = "") -> str:
+    """A docs/results/ section for ONE run (a recipe with its own budget): the command that reproduces it, its
+    diff from the baseline config, wall clock, the results row and the per-class IoU of the best epoch."""
+    from .config import Config
+
+    d = Path(run_dir)
+    run = next((r for r in collect_runs(d.parent) if r["dir"] == d), None)
+    if run is None:
+        raise FileNotFoundError(f"{d}: not a finished run (no metrics.json); train it first")
+    cfg = Config.from_dict(run["config"])
+    hist = json.loads((d / "history.json").read_text())
+    m = run["metrics"]
+    diff = ", ".join(f"{k}={b!r}" for k, (_, b) in cfg.diff().items() if k not in ("name",))
+    wall = hist.get("fit_seconds")
+    lines = [f"## {title}", "", *([intro, ""] if intro else []), "```bash",
+             f"python -m starter_code train --experiment {cfg.name} --dataset {cfg.dataset} "
+             f"--data-root {cfg.data_root} --out {d.as_posix()}", "```", "",
+             f"Config (diff from BASELINE): {diff}.", "",
+             *([f"Wall clock of `fit` (data caching, class statistics, {run['epochs_run']} epochs with validation, "
+                f"checkpoints): **{wall / 60:.1f} min**.", ""] if wall else []),
+             results_markdown([run]), "", "Per-class IoU of the best epoch (validation split):", "",
+             "| " + " | ".join(m["iou"]) + " |", "|" + "---|" * len(m["iou"]),
+             "| " + " | ".join("n/a" if v is None or v != v else f"{v:.3f}" for v in m["iou"].values())
+             + " |", ""]
+    return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -75,6 +76,24 @@ def test_bad_arguments_fail_with_one_line(tmp_path) -> None:
 def test_report_lists_runs(trained_run, capsys) -> None:
     assert main(["report", "--runs", str(trained_run.parent)]) == 0
     assert "| baseline | baseline | synthetic |" in capsys.readouterr().out
+
+
+def test_report_section_for_one_run_rebuilds_results_md(trained_run, tmp_path) -> None:
+    docs = tmp_path / "docs"
+    (docs / "results").mkdir(parents=True)
+    (docs / "results" / "a_other.md").write_text("## other\n\nkept as it was\n")
+    section = docs / "results" / "recipe.md"
+    assert main(["report", "--runs", str(trained_run.parent), "--section", str(trained_run), str(section),
+                 "--title", "My recipe"]) == 0
+    text = section.read_text()
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    hist = json.loads((trained_run / "history.json").read_text())
+    assert text.startswith("## My recipe") and f"--out {trained_run.as_posix()}" in text
+    assert f"| {metrics['miou']:.4f} |" in text  # the best epoch's mIoU, as in metrics.json
+    assert f"**{hist['fit_seconds'] / 60:.1f} min**" in text
+    assert "| " + " | ".join(metrics["iou"]) + " |" in text  # one per-class IoU column per class
+    results = (docs / "RESULTS.md").read_text()
+    assert "kept as it was" in results and "## My recipe" in results
 
 
 @pytest.mark.skipif(not CAMVID.is_dir(), reason="../shared/data/camvid not present")

@@ -86,3 +86,20 @@ def test_device_auto_is_cpu_here() -> None:
     assert resolve_device("auto").type in ("cpu", "cuda", "mps")
     if not torch.cuda.is_available():
         assert resolve_device("auto").type == "cpu"
+
+
+def test_time_limit_rule() -> None:
+    from starter_code.engine import over_time_limit
+
+    rows = [{"seconds": 50.0}, {"seconds": 70.0}]
+    cfg = replace(BASELINE, time_limit_min=3.0)  # 180 s
+    assert not over_time_limit(cfg, 100.0, rows)  # 100 + the slowest epoch (70) = 170 <= 180
+    assert over_time_limit(cfg, 111.0, rows)  # 181 > 180
+    assert not over_time_limit(cfg, 111.0, [])  # no epoch measured yet
+    assert not over_time_limit(BASELINE, 1e9, rows)  # no limit
+
+
+def test_time_limit_stops_early_and_keeps_the_best_epoch(syn, tmp_path) -> None:
+    res = fit(small(syn, epochs=3, time_limit_min=1e-6, patience=None), tmp_path / "t", progress=False)
+    assert len(res.history) == 1 and res.stopped_epoch == 1 and res.best_epoch == 1
+    assert (tmp_path / "t" / "best.pt").exists() and (tmp_path / "t" / "metrics.json").exists()

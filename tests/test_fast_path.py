@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import copy
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -191,3 +192,19 @@ def test_bench_parser_and_command(tmp_path):
     args = parser.parse_args(["bench", "train-step", "--variant", "c=compile:true,channels_last:false"])
     assert args.image_size == 224 and args.batch_size == 8
     assert bench._overrides([args.variant[0].partition("=")[2]]) == {"compile": True, "channels_last": False}
+
+
+CAMVID = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camvid"
+
+
+@pytest.mark.skipif(not CAMVID.is_dir(), reason="../shared/data/camvid not present")
+def test_bench_loader_reports_cold_prefilled_and_warm_rates():
+    r = bench.bench_loader("camvid", CAMVID, image_size=64, batch_size=4, workers=(0, 1), cache=(False, True),
+                           augment="strong", max_batches=2, repeats=1)
+    s = r["summary"]
+    assert set(s) == {f"workers={w},cache={c}" for w in (0, 1) for c in (False, True)}
+    for w in (0, 1):
+        assert set(s[f"workers={w},cache=False"]) == {"workers", "cache", "cold_images_per_s"}
+        on = s[f"workers={w},cache=True"]
+        assert min(on["cold_images_per_s"], on["prefilled_images_per_s"], on["warm_images_per_s"]) > 0
+    assert all(row["images"] == 8 for row in r["runs"])

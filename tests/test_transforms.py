@@ -206,3 +206,40 @@ def test_pad_collate_pads_images_with_zero_and_masks_with_255():
     assert torch.equal(images[0], want_a) and torch.equal(images[1], want_b)
     assert masks[0].tolist() == [[4, 4, 4], [4, 4, 4], [255, 255, 255], [255, 255, 255]]
     assert masks[1].tolist() == [[9, 9, 255]] * 4
+
+
+def test_cache_size_keeps_what_each_preset_needs():
+    from starter_code.data import cache_size_for
+
+    assert cache_size_for("eval", 224) is None and cache_size_for("none", None) is None
+    assert cache_size_for("none", 224) == 224 and cache_size_for("paper", 224) == 224
+    assert cache_size_for("strong", 224) == 448  # scale jitter reaches 2x the training size
+
+
+@pytest.mark.parametrize("preset,cache_size,expected_hw", [
+    ("none", 40, (40, 57)),     # downscaled to the shorter side
+    ("strong", 160, (90, 130)),  # never upscaled: native kept
+])
+def test_fill_cache_decodes_once_and_forked_workers_use_it(tmp_path, preset, cache_size, expected_hw):
+    ids = ["a", "b", "c"]
+    make_voc_tree(tmp_path, {"train": ids}, hw=(90, 130))
+    voc = tmp_path / "VOCdevkit" / "VOC2012"
+    ds = SegmentationDataset([voc / "JPEGImages" / f"{i}.jpg" for i in ids],
+                             [voc / "SegmentationClass" / f"{i}.png" for i in ids], VOC_INFO, ids,
+                             transform=build_transform("eval", None), cache=True, cache_size=cache_size)
+    reference = [ds.read(i) for i in range(3)]
+    ds.fill_cache(progress=False)
+    assert sorted(ds._cache) == [0, 1, 2]
+    for i, (img, msk) in ds._cache.items():
+        assert tuple(img.shape[-2:]) == expected_hw and tuple(msk.shape) == expected_hw
+        if expected_hw == (90, 130):
+            assert torch.equal(msk, torch.from_numpy(reference[i][1]))
+
+    def no_disk(index):
+        raise AssertionError("read from disk after fill_cache")
+
+    ds.read = no_disk  # a forked worker inherits this: any disk read fails the test
+    loader = torch.utils.data.DataLoader(ds, batch_size=3, num_workers=1, multiprocessing_context="fork")
+    images, masks = next(iter(loader))
+    assert tuple(masks.shape) == (3, *expected_hw)
+    assert torch.equal(masks, torch.stack([ds._cache[i][1] for i in range(3)]).long())

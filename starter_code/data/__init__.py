@@ -18,13 +18,21 @@ DATASETS = ("synthetic", "voc", "camvid")
 
 __all__ = [
     "DATASETS", "IGNORE_INDEX", "DataError", "DatasetInfo", "SegmentationDataset", "build_dataset",
-    "build_datasets", "build_transform", "dataset_info", "eval_size", "load_image", "load_mask",
+    "build_datasets", "build_transform", "cache_size_for", "dataset_info", "eval_size", "load_image", "load_mask",
 ]
 
 
 def eval_size(cfg: Any) -> int | None:
     """The shorter side the model sees at evaluation (None = native resolution)."""
     return cfg.image_size if cfg.eval_size == -1 else cfg.eval_size
+
+
+def cache_size_for(preset: str, size: int | None) -> int | None:
+    """Shorter side the in-memory cache keeps: the training size when the preset starts by resizing to it,
+    twice that for `strong` (its scale jitter reaches 2x; the cache never upscales), native for evaluation."""
+    if preset == "eval" or size is None:
+        return None
+    return 2 * size if preset == "strong" else size
 
 
 def build_dataset(
@@ -35,7 +43,7 @@ def build_dataset(
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
     transform = build_transform(preset, size)
-    cache_size = size if preset != "eval" else None
+    cache_size = cache_size_for(preset, size)
     if dataset == "camvid":
         ds = camvid_dataset(data_root, split, transform, cache=cache, cache_size=cache_size)
     else:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
 from .classes import IGNORE_INDEX, DatasetInfo
 from .transforms import Pair, build_transform, normalize, to_tv
@@ -134,7 +135,7 @@ class SegmentationDataset(Dataset):
         if self.cache:
             from torchvision.transforms.v2 import functional as TF
 
-            if self.cache_size is not None and min(img.shape[-2:]) != self.cache_size:
+            if self.cache_size is not None and min(img.shape[-2:]) > self.cache_size:  # never upscale
                 img = TF.resize(img, self.cache_size, antialias=True)
                 msk = TF.resize(msk[None], self.cache_size, interpolation=TF.InterpolationMode.NEAREST)[0]
             self._cache[index] = (img, msk)
@@ -144,6 +145,15 @@ class SegmentationDataset(Dataset):
         img, msk = self._pair(index)
         img, msk = self.transform(*to_tv(img, msk))
         return normalize(img.as_subclass(torch.Tensor)), msk.as_subclass(torch.Tensor).long()
+
+    def fill_cache(self, progress: bool = True) -> None:
+        """Decode every pair into the cache now, in this process: DataLoader workers forked later share it
+        (copy-on-write) instead of each decoding its own copy and losing it when the epoch's loader ends."""
+        if not self.cache:
+            return
+        missing = [i for i in range(len(self)) if i not in self._cache]
+        for i in tqdm(missing, desc=f"caching {self.info.name} images", leave=False, disable=not progress):
+            self._pair(i)
 
     def head(self, n: int) -> SegmentationDataset:
         """The first `n` samples (smoke runs), same transform and info."""
