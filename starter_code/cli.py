@@ -80,6 +80,7 @@ def _report_parser(sub: Any) -> None:
     p.add_argument("--section", nargs=2, metavar=("RUN_DIR", "FILE"),
                    help="write a docs/results/ section for one run (e.g. a recipe) and rebuild docs/RESULTS.md")
     p.add_argument("--title", default=None, help="the section's title (default: the run's name)")
+    p.add_argument("--intro", default="", help="a paragraph under the section's title")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -257,7 +258,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         run_dir, path = Path(args.section[0]), Path(args.section[1])
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(run_section(run_dir, args.title or run_dir.name))
+        path.write_text(run_section(run_dir, args.title or run_dir.name, args.intro))
         print(f"wrote {path}; rebuilt {assemble_results(path.parent.parent)}")
     return 0
 

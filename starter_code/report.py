@@ -52,7 +52,10 @@ def run_section(run_dir: str | Path, title: str, intro: str = "") -> str:
              f"Config (diff from BASELINE): {diff}.", "",
              *([f"Wall clock of `fit` (data caching, class statistics, {run['epochs_run']} epochs with validation, "
                 f"checkpoints): **{wall / 60:.1f} min**.", ""] if wall else []),
-             results_markdown([run]), "", "Per-class IoU of the best epoch (validation split):", "",
+             results_markdown([run]), "",
+             f"The table is the best epoch by val mIoU (epoch {m.get('epoch', '?')}); the last epoch, chosen by "
+             f"nothing, scored val mIoU {hist['history'][-1]['val_miou']:.4f}.", "",
+             "Per-class IoU of the best epoch (validation split):", "",
              "| " + " | ".join(m["iou"]) + " |", "|" + "---|" * len(m["iou"]),
              "| " + " | ".join("n/a" if v is None or v != v else f"{v:.3f}" for v in m["iou"].values())
              + " |", ""]

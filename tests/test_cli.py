@@ -91,6 +91,7 @@ def test_report_section_for_one_run_rebuilds_results_md(trained_run, tmp_path) -
     assert text.startswith("## My recipe") and f"--out {trained_run.as_posix()}" in text
     assert f"| {metrics['miou']:.4f} |" in text  # the best epoch's mIoU, as in metrics.json
     assert f"**{hist['fit_seconds'] / 60:.1f} min**" in text
+    assert f"scored val mIoU {hist['history'][-1]['val_miou']:.4f}" in text  # the last epoch, chosen by nothing
     assert "| " + " | ".join(metrics["iou"]) + " |" in text  # one per-class IoU column per class
     results = (docs / "RESULTS.md").read_text()
     assert "kept as it was" in results and "## My recipe" in results
@@ -110,3 +111,20 @@ def test_camvid_train_and_evaluate_write_101_predictions(tmp_path) -> None:
     for f in files[:5]:
         im = Image.open(f)
         assert im.mode == "L" and im.size == (480, 360) and np.asarray(im).max() <= 10
+
+
+@pytest.mark.skipif(not CAMVID.is_dir(), reason="../shared/data/camvid not present")
+def test_camvid_fast_recipe_runs_with_its_own_settings(tmp_path) -> None:
+    """The issue-7 recipe end to end on a slice of CamVid: only size and length shrunk, everything else its own."""
+    out = tmp_path / "fast"
+    assert main(["train", "--experiment", "camvid_fast", "--dataset", "camvid", "--data-root", str(CAMVID),
+                 "--out", str(out), "--epochs", "2", "--image-size", "64", "--limit-train", "16",
+                 "--limit-val", "8", "--quiet"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert (cfg["model"], cfg["augment"], cfg["class_weights"], cfg["scheduler"]) == \
+        ("unet_small", "paper", "median", "cosine")
+    assert cfg["cache"] is True and cfg["patience"] is None and cfg["time_limit_min"] == 29.0
+    hist = json.loads((out / "history.json").read_text())
+    assert len(hist["history"]) == 2 and hist["stopped_epoch"] is None  # the 29-minute guard stayed quiet
+    assert hist["history"][1]["lr"] < hist["history"][0]["lr"]  # cosine decay
+    assert 0.0 < json.loads((out / "metrics.json").read_text())["miou"] <= 1.0
