@@ -40,3 +40,17 @@ def test_notebook_executes_in_smoke_mode(path, tmp_path, monkeypatch) -> None:
     executed = nbformat.read(tmp_path / "out" / path.name, as_version=4)
     errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors, json.dumps(errors[:1])[:2000]
+
+
+def test_profiles_resolve_to_configs() -> None:
+    from starter_code.notebook import settings
+
+    colab = settings(profile="colab", quiet=True)
+    cfg = colab.config("cosine")
+    assert (cfg.dataset, cfg.epochs, cfg.image_size, cfg.batch_size) == ("voc", 30, 224, 16)
+    assert cfg.cache and cfg.scheduler == "cosine"  # Colab decodes once into memory; the experiment's diff kept
+    offline = settings(profile="offline", quiet=True)
+    assert not offline.config().cache and offline.config().dataset == "synthetic"
+    assert offline.config("camvid_fast").cache  # an experiment's own cache=True is not switched off
+    smoke = settings(profile="smoke", quiet=True)
+    assert (smoke.config().epochs, smoke.config().limit_train) == (1, 32)
