@@ -87,7 +87,7 @@ EXPERIMENTS: dict[str, Config] = {
     # CamVid in <= 30 CPU-minutes (issue 7), chosen on a dev split cut from CamVid train, never on val
     # (benchmarks/camvid_recipe.py, docs/BENCHMARKS.md): at equal wall time the quarter-width U-Net beat ResNet-34
     # U-Net (scratch), the baseline FCN, a wider U-Net and 288 px crops; median-frequency weights beat none; the
-    # mild `paper` augmentation beat `strong` at 3.5 and at 7 minutes. 55 epochs ~ 24 min here; cosine to eta_min;
+    # mild `paper` augmentation beat `strong` at 3.5 and at 7 minutes. 55 epochs took 22 min here; cosine to eta_min;
     # every epoch counts (no early stopping); images decoded once into memory; a guard stops before 29 minutes.
     "camvid_fast": replace(BASELINE, name="camvid_fast", dataset="camvid", data_root="data/camvid",
                            model="unet_small", image_size=224, eval_size=240, augment="paper",

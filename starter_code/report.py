@@ -7,17 +7,21 @@ from pathlib import Path
 from typing import Any
 
 
+def read_run(run_dir: str | Path) -> dict[str, Any]:
+    """One finished run directory (config.json, metrics.json, history.json) as plain data."""
+    d = Path(run_dir)
+    if not (d / "metrics.json").is_file():
+        raise FileNotFoundError(f"{d}: not a finished run (no metrics.json); train it first")
+    hist = json.loads((d / "history.json").read_text()) if (d / "history.json").is_file() else {}
+    return {"run": d.name, "dir": d, "config": json.loads((d / "config.json").read_text()),
+            "metrics": json.loads((d / "metrics.json").read_text()), "history": hist,
+            "epochs_run": len(hist.get("history", [])),
+            "seconds": sum(h.get("seconds", 0) for h in hist.get("history", []))}
+
+
 def collect_runs(runs_dir: str | Path) -> list[dict[str, Any]]:
     """Every finished run (a folder with metrics.json) under `runs_dir`, sorted by name."""
-    out = []
-    for mpath in sorted(Path(runs_dir).glob("*/metrics.json")):
-        d = mpath.parent
-        cfg = json.loads((d / "config.json").read_text())
-        hist = json.loads((d / "history.json").read_text()) if (d / "history.json").is_file() else {}
-        out.append({"run": d.name, "dir": d, "config": cfg, "metrics": json.loads(mpath.read_text()),
-                    "epochs_run": len(hist.get("history", [])),
-                    "seconds": sum(h.get("seconds", 0) for h in hist.get("history", []))})
-    return out
+    return [read_run(m.parent) for m in sorted(Path(runs_dir).glob("*/metrics.json"))]
 
 
 def results_markdown(runs: list[dict[str, Any]]) -> str:
@@ -37,13 +41,8 @@ def run_section(run_dir: str | Path, title: str, intro: str = "") -> str:
     diff from the baseline config, wall clock, the results row and the per-class IoU of the best epoch."""
     from .config import Config
 
-    d = Path(run_dir)
-    run = next((r for r in collect_runs(d.parent) if r["dir"] == d), None)
-    if run is None:
-        raise FileNotFoundError(f"{d}: not a finished run (no metrics.json); train it first")
-    cfg = Config.from_dict(run["config"])
-    hist = json.loads((d / "history.json").read_text())
-    m = run["metrics"]
+    run = read_run(run_dir)
+    d, cfg, hist, m = run["dir"], Config.from_dict(run["config"]), run["history"], run["metrics"]
     diff = ", ".join(f"{k}={b!r}" for k, (_, b) in cfg.diff().items() if k not in ("name",))
     wall = hist.get("fit_seconds")
     lines = [f"## {title}", "", *([intro, ""] if intro else []), "```bash",
