@@ -1,20 +1,20 @@
 """How `camvid_fast` was chosen: candidates trained for the same wall-clock budget, scored on a DEV split cut
 from CamVid's train set (never on val, which stays the evaluation split).
 
-    .venv/bin/python benchmarks/camvid_recipe.py [--minutes 4] [--only recipe,resnet34_unet] [--json FILE]
+    python -m benchmarks camvid-recipe [--minutes 4] [--only recipe,resnet34_unet] [--json FILE]
 
 Dev split: the last 20% of the frames of each train sequence (0001TP, 0006R0, 0016E5), a contiguous block, so
 dev frames are not near-copies of neighbouring train frames. Each candidate is a visible diff of `camvid_fast`;
 its epoch count is sized from a timed first epoch so every candidate gets about the same wall time (a cosine
 schedule must know its length). The recipe candidate is also scored at several evaluation sizes.
-Writes JSON to benchmarks/results/camvid_recipe.json. See docs/BENCHMARKS.md ("CamVid recipe").
+Writes JSON to benchmarks/results/camvid_recipe.json after every candidate. See docs/BENCHMARKS.md ("CamVid
+recipe").
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -22,14 +22,14 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from starter_code.bench import CAMVID_ROOT, machine_info, save_json
 from starter_code.config import EXPERIMENTS, Config
 from starter_code.data import SegmentationDataset, build_transform, cache_size_for
 from starter_code.data.camvid import read_camvid_list
 from starter_code.data.classes import CAMVID_INFO
 from starter_code.engine import evaluate, fit, make_loader, resolve_device
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from .common import CAMVID_ROOT, machine_info, save_json
+
 RECIPE = EXPERIMENTS["camvid_fast"]
 
 # name -> the diff from camvid_fast that the candidate tests (each JSON row records its diff and the base config)
@@ -66,7 +66,7 @@ def datasets(cfg: Config, root: Path) -> tuple[SegmentationDataset, Segmentation
     return mk(tr, cfg.augment, cfg.image_size), mk(dv, "eval", eval_size)
 
 
-def run(name: str, diff: dict[str, Any], minutes: float, root: Path, out: Path) -> dict[str, Any]:
+def run_candidate(name: str, diff: dict[str, Any], minutes: float, root: Path, out: Path) -> dict[str, Any]:
     probe = replace(RECIPE, name=name, epochs=1, scheduler=None, **diff)
     t0 = time.perf_counter()
     fit(probe, out / f"{name}-probe", datasets=datasets(probe, root), progress=False)
@@ -95,26 +95,26 @@ def run(name: str, diff: dict[str, Any], minutes: float, root: Path, out: Path) 
     return row
 
 
-def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-root", default=str(CAMVID_ROOT))
-    ap.add_argument("--minutes", type=float, default=4.0, help="wall-clock budget per candidate")
-    ap.add_argument("--only", default=",".join(c for c in CANDIDATES if c != "paper_augment"),
-                    help=f"comma-separated candidate names: {', '.join(CANDIDATES)}")
-    ap.add_argument("--json", default=str(RESULTS / "camvid_recipe.json"))
-    args = ap.parse_args(argv)
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    """The `camvid-recipe` sub-command."""
+    p = sub.add_parser("camvid-recipe", help="camvid_fast candidates at equal wall time, scored on a dev split",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-root", default=str(CAMVID_ROOT))
+    p.add_argument("--minutes", type=float, default=4.0, help="wall-clock budget per candidate")
+    p.add_argument("--only", default=",".join(c for c in CANDIDATES if c != "paper_augment"),
+                   help=f"comma-separated candidate names: {', '.join(CANDIDATES)}")
+    return p
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Train every candidate in turn, writing the JSON after each (a long study survives an interruption)."""
     root = Path(args.data_root)
     tr, dv = dev_split(root)
     print(f"CamVid train split into {len(tr)} train / {len(dv)} dev frames; {args.minutes:g} min per candidate")
-    rows = []
+    result: dict[str, Any] = {"machine": machine_info(), "base": RECIPE.to_dict(), "minutes": args.minutes,
+                              "train": len(tr), "dev": len(dv), "command": args.command, "candidates": []}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.only.split(","):
-            rows.append(run(name, CANDIDATES[name], args.minutes, root, Path(tmp)))
-            save_json({"machine": machine_info(), "base": RECIPE.to_dict(), "minutes": args.minutes,
-                       "train": len(tr), "dev": len(dv),
-                       "command": " ".join(["benchmarks/camvid_recipe.py", *argv]), "candidates": rows}, args.json)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+            result["candidates"].append(run_candidate(name, CANDIDATES[name], args.minutes, root, Path(tmp)))
+            save_json(result, args.json)
+    return result

@@ -1,4 +1,7 @@
-"""`python -m starter_code data|train|evaluate ...`: the notebooks' calls, from a terminal."""
+"""`python -m starter_code data|train|evaluate ...`: the notebooks' calls, from a terminal.
+
+Building the parser imports no torch (so `--help` is instant); each command imports what it needs.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import Config
 
 DATASETS = ("synthetic", "voc", "camvid")
 
@@ -33,7 +39,9 @@ def _data_parser(sub: Any) -> None:
 def _train_parser(sub: Any) -> None:
     from .config import EXPERIMENTS
 
-    p = sub.add_parser("train", help="train a named experiment")
+    p = sub.add_parser("train", help="train a named experiment",
+                       description="Train a named experiment (starter_code/config.py). The flags below and "
+                                   "--set change the experiment's settings; the run's config.json records them all.")
     p.add_argument("--experiment", default="baseline", choices=sorted(EXPERIMENTS))
     p.add_argument("--dataset", choices=DATASETS)
     p.add_argument("--data-root")
@@ -47,6 +55,9 @@ def _train_parser(sub: Any) -> None:
     p.add_argument("--workers", type=int)
     p.add_argument("--limit-train", type=int, help="use only the first N training images (smoke runs)")
     p.add_argument("--limit-val", type=int)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any config field, typed and checked (repeatable), e.g. --set scheduler=cosine "
+                        "--set model_kwargs='{\"base_width\": 32}'")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     p.add_argument("--checkpoint-dir", help="where last.pt lives (e.g. a Google Drive folder); default: --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -62,6 +73,16 @@ def _eval_parser(sub: Any) -> None:
     p.add_argument("--json", metavar="FILE", help="write the metrics as JSON")
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true")
+
+
+def _predict_parser(sub: Any) -> None:
+    p = sub.add_parser("predict", help="segment your own images with a trained run",
+                       description="Writes <name>.png (class indices), <name>_overlay.png and <name>_legend.png "
+                                   "per image.")
+    p.add_argument("--run", required=True, metavar="RUN_DIR", help="run directory holding best.pt")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (anything PIL reads)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the PNGs (created if missing)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
 
 
 def _notebooks_parser(sub: Any) -> None:
@@ -92,13 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     _eval_parser(sub)
     _notebooks_parser(sub)
     _report_parser(sub)
-    from .bench import add_bench_parser
+    _predict_parser(sub)
     from .classroom import add_classroom_parser
-    from .predict import add_predict_parser
 
-    add_predict_parser(sub)
     add_classroom_parser(sub)
-    add_bench_parser(sub)
     return parser
 
 
@@ -144,19 +162,29 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from .config import get_experiment
-    from .engine import default_run_dir, fit
+def train_config(args: argparse.Namespace) -> Config:
+    """The config `train` runs: the experiment on --dataset/--device/... (its environment), with --epochs,
+    --batch-size, --image-size, --lr, --seed (shorthands for --set) and then --set applied last."""
+    from .config import make_config
 
-    cfg = get_experiment(args.experiment, dataset=args.dataset, data_root=args.data_root, epochs=args.epochs,
-                         batch_size=args.batch_size, image_size=args.image_size, lr=args.lr, device=args.device,
-                         seed=args.seed, workers=args.workers, limit_train=args.limit_train,
-                         limit_val=args.limit_val)
     if args.dataset and not args.data_root:
-        raise SystemExit(f"error: --dataset {args.dataset} needs --data-root (the folder holding the data)")
-    run_dir = Path(args.out) if args.out else default_run_dir(cfg)
+        raise ValueError(f"--dataset {args.dataset} needs --data-root (the folder holding the data)")
+    env = {"dataset": args.dataset, "data_root": args.data_root, "device": args.device, "workers": args.workers,
+           "limit_train": args.limit_train, "limit_val": args.limit_val}
+    flags = {"epochs": args.epochs, "batch_size": args.batch_size, "image_size": args.image_size, "lr": args.lr,
+             "seed": args.seed}
+    settings = [f"{k}={v}" for k, v in flags.items() if v is not None]
+    return make_config(args.experiment, env=env, overrides=[*settings, *args.set])
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .runs import run_dir_for
+
+    cfg = train_config(args)
+    run_dir = Path(args.out) if args.out else run_dir_for(cfg)
     from .data import build_datasets
     from .data.check import quick_check
+    from .engine import fit
 
     train_ds, val_ds = build_datasets(cfg)
     quick_check(train_ds)
@@ -167,7 +195,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if not current().is_main:  # under torchrun only rank 0 reports and draws
         return 0
-    from .viz import save_run_figures
+    from .report import save_run_figures
 
     save_run_figures(run, val_ds, run_dir / "figures")
     m = run.metrics
@@ -181,11 +209,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from .data import build_dataset, eval_size
-    from .engine import eval_batch_size, evaluate, load_run, make_loader, resolve_device
+    from .engine import eval_batch_size, evaluate, make_loader, resolve_device
     from .predict import save_index_png
+    from .runs import load_model
 
     device = resolve_device(args.device)
-    model, cfg, ckpt = load_run(args.run, device=device)
+    model, cfg, ckpt = load_model(args.run, device=device)
     dataset, root = args.dataset or cfg.dataset, args.data_root or cfg.data_root
     ds = build_dataset(dataset, root, args.split, "eval", eval_size(cfg))
     if len(ds.info.classes) != len(ckpt["classes"]):
@@ -221,7 +250,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_notebooks(args: argparse.Namespace) -> int:
     import time
 
-    from .notebook import execute_notebooks, notebook_paths
+    from .workspace import execute_notebooks, notebook_paths
 
     params: dict[str, Any] = {"smoke": True} if args.smoke else {}
     for name, value in args.param:
@@ -242,9 +271,9 @@ def cmd_notebooks(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import collect_runs, results_markdown
+    from .runs import list_runs, results_markdown
 
-    runs = collect_runs(args.runs)
+    runs = list_runs(args.runs)
     if not runs:
         raise FileNotFoundError(f"{args.runs}: no finished runs (folders with metrics.json) found")
     table = results_markdown(runs)
@@ -253,8 +282,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.markdown:
         Path(args.markdown).write_text(table + "\n")
     if args.section:
-        from .compare import assemble_results
-        from .report import run_section
+        from .report import assemble_results, run_section
 
         run_dir, path = Path(args.section[0]), Path(args.section[1])
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -275,25 +303,19 @@ def cmd_classroom(args: argparse.Namespace) -> int:
     return run(args)
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import cmd_bench as run
-
-    return run(args)
-
-
 COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate, "notebooks": cmd_notebooks,
-            "report": cmd_report, "predict": cmd_predict, "classroom": cmd_classroom, "bench": cmd_bench}
+            "report": cmd_report, "predict": cmd_predict, "classroom": cmd_classroom}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; errors about data, checkpoints or training end in one line and a non-zero exit."""
+    args = build_parser().parse_args(argv)
+    from .checkpoint import TrainingError
     from .data import DataError
     from .data.download import DownloadError
-    from .engine import TrainingError
     from .models import PretrainedWeightsUnavailable
-    from .notebook import NotebookError
+    from .workspace import NotebookError
 
-    args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.cmd](args)
     except (DataError, TrainingError, DownloadError, NotebookError, PretrainedWeightsUnavailable, FileNotFoundError,

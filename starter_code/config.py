@@ -1,8 +1,19 @@
-"""Experiment configs as plain values: BASELINE, and every experiment as a visible diff of it."""
+"""Experiment configs as plain values: BASELINE, and every experiment as a visible diff of it.
+
+A config mixes three kinds of fields. The *recipe* (model, loss, optimiser, augmentation: what a run learns) is
+the experiment's own. The *environment* (ENV_FIELDS: which data, where it lives, which device, loader workers)
+and the *budget* (BUDGET_FIELDS: epochs, crop size, batch size) come from where the run executes: a notebook
+profile or the command line. `make_config` puts the three together, refusing a key in the wrong place.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import types
+import typing
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -82,9 +93,18 @@ EXPERIMENTS: dict[str, Config] = {
                             encoder_lr=1e-4),
     "resnet34_unet": replace(BASELINE, name="resnet34_unet", model="resnet34_unet",
                              model_kwargs={"pretrained": True}, encoder_lr=1e-4),
-    # U-Net (seed Table 6) at the paper's width; CPU notebooks override base_width
+    # the same networks trained from random weights (one learning rate): what ImageNet weights are worth
+    "resnet34_fcn_scratch": replace(BASELINE, name="resnet34_fcn_scratch", model="resnet34_fcn",
+                                    model_kwargs={"pretrained": False}),
+    "resnet34_unet_scratch": replace(BASELINE, name="resnet34_unet_scratch", model="resnet34_unet",
+                                     model_kwargs={"pretrained": False}),
+    # the pretrained encoder frozen for the first 3 epochs, so the random decoder cannot disturb it early on
+    "resnet34_fcn_frozen": replace(BASELINE, name="resnet34_fcn_frozen", model="resnet34_fcn",
+                                   model_kwargs={"pretrained": True}, encoder_lr=1e-4, freeze_encoder_epochs=3),
+    # U-Net (seed Table 6) at the paper's width, and at a quarter of it (16-32-64-128-256) for CPU runs
     "unet": replace(BASELINE, name="unet", model="unet", model_kwargs={"base_width": 64}),
-    # CamVid in <= 30 CPU-minutes (issue 7), chosen on a dev split cut from CamVid train, never on val
+    "unet_cpu": replace(BASELINE, name="unet_cpu", model="unet", model_kwargs={"base_width": 16}),
+    # CamVid in <= 30 CPU-minutes, chosen on a dev split cut from CamVid train, never on val
     # (benchmarks/camvid_recipe.py, docs/BENCHMARKS.md): at equal wall time the quarter-width U-Net beat ResNet-34
     # U-Net (scratch), the baseline FCN, a wider U-Net and 288 px crops; median-frequency weights beat none; the
     # mild `paper` augmentation beat `strong` at 3.5 and at 7 minutes. 55 epochs took 22 min here; cosine to eta_min;
@@ -95,9 +115,174 @@ EXPERIMENTS: dict[str, Config] = {
                            patience=None, cache=True, time_limit_min=29.0),
 }
 
+# Where a run executes, never what it learns: set by a notebook profile or the command line.
+ENV_FIELDS: frozenset[str] = frozenset({"dataset", "data_root", "device", "workers", "cache", "limit_train",
+                                        "limit_val", "amp", "channels_last", "compile"})
+# How big a run is: a profile's size. An experiment that sets its own (differs from BASELINE) keeps it.
+BUDGET_FIELDS: frozenset[str] = frozenset({"epochs", "image_size", "batch_size"})
 
-def get_experiment(name: str, **overrides: Any) -> Config:
-    """The named experiment with `overrides` applied (None values are ignored)."""
+# The values a field may take, where there is a fixed list (the model names live in the model registry).
+CHOICES: dict[str, tuple[Any, ...]] = {
+    "dataset": ("synthetic", "voc", "camvid"),
+    "augment": ("none", "paper", "strong"),
+    "scheduler": (None, "cosine"),
+    "class_weights": (None, "inverse", "median"),
+    "device": ("auto", "cpu", "cuda", "mps"),
+}
+
+# The course: notebook -> the experiments it trains, in the order tables list them.
+COURSE: dict[str, tuple[str, ...]] = {
+    "01_baseline_fcn": ("baseline",),
+    "02_cosine_annealing": ("cosine",),
+    "03_augmentation": ("augment", "augment_strong"),
+    "04_weighted_loss": ("weighted",),
+    "05_dropout_variant": ("dropout",),
+    "06_resnet34_transfer": ("resnet34_fcn", "resnet34_unet", "resnet34_fcn_scratch", "resnet34_fcn_frozen",
+                             "resnet34_unet_scratch"),
+    "07_unet": ("unet", "unet_cpu"),
+}
+# Course experiments trained only in some settings (any other: always). Notebook 06 trains the pretrained runs
+# (and the scratch FCN beside them) when the ImageNet weights are there, and both scratch runs when they are not;
+# notebook 07 trains the paper's U-Net on a GPU profile and the quarter-width one on CPU profiles.
+ONLY_WHEN: dict[str, tuple[str, bool]] = {
+    "resnet34_fcn": ("pretrained", True),
+    "resnet34_unet": ("pretrained", True),
+    "resnet34_fcn_frozen": ("pretrained", True),
+    "resnet34_unet_scratch": ("pretrained", False),
+    "unet": ("cpu", False),
+    "unet_cpu": ("cpu", True),
+}
+
+
+def expected_runs(*, pretrained: bool | None = None, cpu: bool | None = None) -> dict[str, str]:
+    """Experiment name -> the notebook that trains it, in course order (from COURSE).
+
+    With `pretrained` (ImageNet weights available) and `cpu` (a CPU profile) given, only the runs the notebooks
+    train in that setting; None keeps the runs of both settings."""
+    setting = {"pretrained": pretrained, "cpu": cpu}
+    out = {}
+    for notebook, names in COURSE.items():
+        for name in names:
+            key, value = ONLY_WHEN.get(name, ("", None))
+            if setting.get(key) is None or setting[key] == value:
+                out[name] = notebook
+    return out
+
+
+# ------------------------------------------------------------------------------------------- make_config
+_HINTS = typing.get_type_hints(Config)
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _types(key: str) -> tuple[type, ...]:
+    """The plain types a field accepts: `int | None` -> (int, NoneType); `dict[str, Any]` -> (dict,)."""
+    hint = _HINTS[key]
+    args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    return tuple(typing.get_origin(a) or a for a in args)
+
+
+def _type_name(key: str) -> str:
+    return " or ".join("None" if t is type(None) else t.__name__ for t in _types(key))
+
+
+def parse_value(key: str, text: str) -> Any:
+    """The value of `key=text` typed as the field: "12" -> 12 for epochs, "none" -> None for scheduler,
+    "true" -> True for cache, JSON for model_kwargs. ValueError naming the setting and the expected type."""
+    if key not in _HINTS:
+        raise ValueError(f"--set {key}={text}: {key} is not a config field; fields: {', '.join(sorted(_HINTS))}")
+    kinds = _types(key)
+    bad = ValueError(f"--set {key}={text}: {key} expects {_type_name(key)}")
+    t = text.strip()
+    if type(None) in kinds and t.lower() in ("none", "null"):
+        return None
+    for kind in kinds:
+        if kind is bool:
+            if t.lower() in _TRUE + _FALSE:
+                return t.lower() in _TRUE
+        elif kind in (int, float):
+            try:
+                return kind(t)
+            except ValueError:
+                continue
+        elif kind is dict:
+            try:
+                value = json.loads(t)
+            except json.JSONDecodeError:
+                raise bad from None
+            if isinstance(value, dict):
+                return value
+        elif kind is str:
+            return t
+    raise bad
+
+
+def _check_value(key: str, value: Any) -> Any:
+    """`value` if it has the field's type (an int is a fine float; a string is parsed as on the command line)."""
+    if key not in _HINTS:
+        raise ValueError(f"{key}: not a config field; fields: {', '.join(sorted(_HINTS))}")
+    kinds = _types(key)
+    if isinstance(value, str) and str not in kinds:
+        return parse_value(key, value)
+    ok = any(isinstance(value, k) and not (isinstance(value, bool) and k is not bool) for k in kinds)
+    if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        raise ValueError(f"{key}={value!r}: {key} expects {_type_name(key)}")
+    return value
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """["epochs=3", "scheduler=none"] -> {"epochs": 3, "scheduler": None}, each typed as its field
+    (`parse_value`); what `train --set` passes on."""
+    out = {}
+    for item in items:
+        key, eq, text = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"--set {item}: expected KEY=VALUE, e.g. --set epochs=3")
+        out[key.strip()] = parse_value(key.strip(), text)
+    return out
+
+
+def _as_mapping(overrides: Mapping[str, Any] | Sequence[str]) -> dict[str, Any]:
+    if isinstance(overrides, Mapping):
+        return {k: _check_value(k, v) for k, v in overrides.items() if v is not None}
+    return parse_overrides(overrides)
+
+
+def _only(kind: str, allowed: frozenset[str], values: Mapping[str, Any] | None) -> dict[str, Any]:
+    values = {k: v for k, v in (values or {}).items() if v is not None}
+    for key in values:
+        if key not in allowed:
+            raise ValueError(f"{key} is not {kind} field (those are {', '.join(sorted(allowed))}); "
+                             f"pass it in overrides instead")
+    return {k: _check_value(k, v) for k, v in values.items()}
+
+
+def make_config(name: str, *, env: Mapping[str, Any] | None = None, budget: Mapping[str, Any] | None = None,
+                overrides: Mapping[str, Any] | Sequence[str] = ()) -> Config:
+    """The named experiment run in an environment (ENV_FIELDS), at a budget (BUDGET_FIELDS), with `overrides`.
+
+    An experiment that pins its own dataset (camvid_fast) refuses another dataset in `env`; one that sets its own
+    budget (differs from BASELINE) keeps it and warns. `overrides` change any field, last, as {"epochs": 3} or
+    ["epochs=3"] (parsed and type-checked against the field). None values mean "not set" everywhere."""
     if name not in EXPERIMENTS:
         raise KeyError(f"unknown experiment {name!r}; known: {', '.join(sorted(EXPERIMENTS))}")
-    return replace(EXPERIMENTS[name], **{k: v for k, v in overrides.items() if v is not None})
+    base = EXPERIMENTS[name]
+    env_values, budget_values = _only("an environment", ENV_FIELDS, env), _only("a budget", BUDGET_FIELDS, budget)
+    over = _as_mapping(overrides)
+    pinned = base.dataset != BASELINE.dataset
+    if pinned and env_values.get("dataset", base.dataset) != base.dataset and "dataset" not in over:
+        raise ValueError(f"experiment {name} is a {base.dataset} recipe; it cannot run on "
+                         f"{env_values['dataset']}: use dataset={base.dataset} or another experiment")
+    for key, value in list(budget_values.items()):
+        own = getattr(base, key)
+        if own != getattr(BASELINE, key) and own != value and key not in over:
+            warnings.warn(f"experiment {name} keeps its own {key}={own} (not {value}); "
+                          f"override it with {key}={value} to change it", stacklevel=2)
+            del budget_values[key]
+    cfg = replace(base, **{**env_values, **budget_values, **over})
+    for key, allowed in CHOICES.items():
+        if getattr(cfg, key) not in allowed:
+            raise ValueError(f"{key}={getattr(cfg, key)!r}: expected one of {', '.join(map(str, allowed))}")
+    return cfg
+

@@ -1,15 +1,13 @@
-"""The one training engine every notebook and the CLI use: fit / train_one_epoch / evaluate / checkpoints.
+"""The one training engine every notebook and the CLI use: fit / train_one_epoch / evaluate.
 
-A run directory holds config.json, history.json, best.pt, last.pt and metrics.json. Checkpoints hold only
-tensors and plain Python data, so they load with `torch.load(weights_only=True)`.
+`fit` builds its parts, optionally resumes from last.pt, then trains and validates epoch after epoch, writing the
+run directory through `checkpoint` (one writer per file) and returning a `runs.Run`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import pickle
 import random
 import time
 from collections.abc import Sequence
@@ -25,16 +23,29 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
+from .checkpoint import (
+    TrainingError,
+    implied_stop_reason,
+    load_checkpoint,
+    plain_state_dict,
+    remove_temp_files,
+    restore_best,
+    resume_state,
+    rng_state,
+    save_best,
+    save_last,
+    set_rng_state,
+    write_config,
+    write_history,
+    write_metrics,
+)
 from .config import Config
 from .data import IGNORE_INDEX, build_datasets
 from .data.stats import class_stats, class_weights
 from .distributed import DistInfo, ShardSampler, all_reduce_sum, barrier, init_distributed, sync_buffers
 from .metrics import ConfusionMatrix
 from .models import build_model
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (diverged loss, refused resume, failed checkpoint); the message says why."""
+from .runs import Run, run_dir_for
 
 
 # ----------------------------------------------------------------------------------------------- runtime set-up
@@ -66,9 +77,13 @@ def default_workers(device: torch.device) -> int:
 
 def make_loader(ds: Dataset, batch_size: int, train: bool, device: torch.device, workers: int,
                 seed: int = 0, epoch: int = 0, dist_info: DistInfo | None = None) -> DataLoader:
-    """A DataLoader whose shuffle order and worker seeds depend only on (seed, epoch), so resumed runs repeat.
-    Under torchrun each process gets its own shard (training: DistributedSampler; evaluation: no padding)."""
-    gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    """A DataLoader whose shuffle order and worker seeds depend only on (seed, epoch, rank), so resumed runs repeat.
+
+    Under torchrun each process gets its own shard (training: DistributedSampler, one permutation shared by the
+    processes and cut into disjoint parts; evaluation: no padding), its own worker seeds (different augmentations
+    per process), and drops the last partial batch only when its own share holds more than one batch."""
+    rank = dist_info.rank if dist_info is not None and dist_info.enabled else 0
+    gen = torch.Generator().manual_seed(seed * 100_003 + epoch + 7919 * rank)  # rank 0: as in a single process
     sampler = None
     if dist_info is not None and dist_info.enabled:
         if train:
@@ -77,9 +92,10 @@ def make_loader(ds: Dataset, batch_size: int, train: bool, device: torch.device,
             sampler.set_epoch(epoch)
         else:
             sampler = ShardSampler(len(ds), dist_info.rank, dist_info.world_size)
+    share = len(sampler) if sampler is not None else len(ds)
     return DataLoader(
         ds, batch_size=batch_size, shuffle=train and sampler is None, sampler=sampler,
-        drop_last=train and len(ds) > batch_size,
+        drop_last=train and share > batch_size,
         num_workers=workers, pin_memory=device.type == "cuda", generator=gen,
         persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
     )
@@ -93,12 +109,15 @@ def amp_enabled(cfg: Config, device: torch.device) -> bool:
 # ------------------------------------------------------------------------------------------ loss, optim, sched
 def build_criterion(cfg: Config, train_ds: Any, device: torch.device, progress: bool = False) -> nn.Module:
     """Cross-entropy ignoring void (255), with class weights from the training masks when asked."""
+    # BEGIN SOLUTION
+    # HINT: cfg.class_weights set: class_weights(class_stats(train_ds), method, clip) as float32 on device; ignore void
     weight = None
     if cfg.class_weights:
         stats = class_stats(train_ds, progress=progress)
         weight = torch.tensor(class_weights(stats, cfg.class_weights, cfg.weight_clip), dtype=torch.float32)
         weight = weight.to(device)
     return nn.CrossEntropyLoss(weight=weight, ignore_index=IGNORE_INDEX)
+    # END SOLUTION
 
 
 def param_groups(model: nn.Module, cfg: Config) -> list[dict[str, Any]]:
@@ -197,6 +216,8 @@ def evaluate(model: nn.Module, loader: DataLoader, num_classes: int, device: tor
              criterion: nn.Module | None = None, amp: bool = False, channels_last: bool = False,
              progress: bool = True, desc: str = "eval") -> dict[str, Any]:
     """Loss and dataset-level metrics (one confusion matrix over the whole loader), at the masks' resolution."""
+    # BEGIN SOLUTION
+    # HINT: eval mode; ONE ConfusionMatrix updated per batch (forward_logits at the mask size), loss x batch size
     model.eval()
     cm = ConfusionMatrix(num_classes, IGNORE_INDEX, device=device)
     loss_sum, n = torch.zeros((), device=device), 0
@@ -213,86 +234,12 @@ def evaluate(model: nn.Module, loader: DataLoader, num_classes: int, device: tor
     out = cm.compute()
     out["loss"] = (sums[0] / sums[1]).item() if sums[1] > 0 else float("nan")
     return out
+    # END SOLUTION
 
 
 def eval_batch_size(ds: Any, batch_size: int) -> int:
     """Images of different sizes (real VOC) are evaluated one at a time at native resolution; uniform ones batched."""
     return batch_size if getattr(ds, "uniform_size", False) else 1
-
-
-# ------------------------------------------------------------------------------------------------- checkpoints
-def atomic_save(obj: Any, path: str | Path) -> None:
-    """torch.save to a temp file in the same folder, fsync, then os.replace: a crash never leaves a half file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:  # disk full, read-only folder, Ctrl-C: never leave the temp file behind
-        tmp.unlink(missing_ok=True)
-        if not isinstance(e, (OSError, RuntimeError)):  # torch's zip writer reports write errors as RuntimeError
-            raise
-        kept = "the previous one is intact" if path.exists() else "no earlier checkpoint existed"
-        why = (e.strerror if isinstance(e, OSError) else None) or (str(e).strip().splitlines() or [repr(e)])[0]
-        raise TrainingError(f"could not write checkpoint {path} ({why}); {kept}") from None
-
-
-def write_json(obj: Any, path: str | Path) -> None:
-    """JSON written atomically (temp file + os.replace)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(obj, indent=2, default=float))
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise TrainingError(f"could not write {path} ({e.strerror or e}); the previous version is intact") from None
-
-
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint with weights_only=True; one that would run code is refused with a clear message."""
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise TrainingError(f"{path}: checkpoint not found") from None
-    except pickle.UnpicklingError as e:  # the weights-only unpickler met a Python object it will not build
-        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-        why = next((ln for ln in lines if "GLOBAL" in ln or "Unsupported" in ln), lines[-1] if lines else repr(e))
-        raise TrainingError(f"{path}: refused to load: the checkpoint holds Python objects that could execute "
-                            f"code ({why.rstrip('.')}); only tensors and plain data are accepted. Load only "
-                            "checkpoints you trust, re-saved as tensors + plain data") from None
-    except Exception as e:  # zip/pickle read errors: a truncated or corrupt file
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0].split(". ")[0]
-        raise TrainingError(f"{path}: cannot read checkpoint ({type(e).__name__}: {first[:160]}); the file is "
-                            "corrupt or truncated: use another checkpoint or train again") from None
-
-
-def _rng_state() -> dict[str, Any]:
-    npst = np.random.get_state()
-    state = {"python": list(random.getstate()[1]), "python_pos": random.getstate()[2],
-             "numpy": npst[1].tolist(), "numpy_pos": int(npst[2]), "numpy_gauss": [int(npst[3]), float(npst[4])],
-             "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate((3, tuple(state["python"]), state["python_pos"]))
-    has_gauss, gauss = state.get("numpy_gauss", (0, 0.0))
-    np.random.set_state(("MT19937", np.array(state["numpy"], dtype=np.uint32), state["numpy_pos"], has_gauss, gauss))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _plain_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    model = getattr(model, "_orig_mod", model)  # torch.compile wrapper
-    model = getattr(model, "module", model)  # DDP wrapper
-    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
 # --------------------------------------------------------------------------------------------------------- fit
@@ -311,20 +258,6 @@ def early_stop_epoch(scores: list[float], patience: int | None) -> int | None:
     return None
 
 
-@dataclass
-class RunResult:
-    """What `fit` returns: the trained (best) model and everything written to the run directory."""
-
-    config: Config
-    run_dir: Path
-    model: nn.Module
-    history: list[dict[str, Any]]
-    metrics: dict[str, Any]
-    best_epoch: int
-    stopped_epoch: int | None
-    classes: list[str] = field(default_factory=list)
-
-
 def over_time_limit(cfg: Config, elapsed_s: float, history: list[dict[str, Any]]) -> bool:
     """True when one more epoch (as long as the slowest so far) would end past cfg.time_limit_min.
     A guard for slower machines: a recipe sized to its budget never triggers it on the machine it was sized on."""
@@ -333,54 +266,49 @@ def over_time_limit(cfg: Config, elapsed_s: float, history: list[dict[str, Any]]
     return elapsed_s + max(h["seconds"] for h in history) > 60 * cfg.time_limit_min
 
 
-def default_run_dir(cfg: Config) -> Path:
-    """runs/<experiment name>-<dataset>."""
-    return Path("runs") / f"{cfg.name}-{cfg.dataset}"
+@dataclass
+class Parts:
+    """What `fit` trains with, built once by `build_parts`."""
+
+    device: torch.device
+    dist: DistInfo
+    train_ds: Any
+    val_ds: Any
+    model: nn.Module  # the bare model: saved, evaluated, returned
+    step_model: nn.Module  # what the training step calls: the model, wrapped by DDP and/or torch.compile
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler | None
+    criterion: nn.Module
+    workers: int
 
 
-def _resume_state(cfg: Config, last: Path) -> dict[str, Any]:
-    ckpt = load_checkpoint(last)
-    needed = ("model", "optimizer", "scheduler", "epoch", "history", "best", "bad_epochs", "rng", "config")
-    missing = [k for k in needed if not isinstance(ckpt, dict) or k not in ckpt]
-    if missing:
-        raise TrainingError(f"{last}: not a training checkpoint (missing {', '.join(missing)}); "
-                            "resume needs the last.pt written by fit")
-    saved = Config.from_dict(ckpt["config"])
-    differ = sorted(k for k, (a, b) in cfg.diff(saved).items() if k not in ("device", "workers"))
-    if differ:
-        detail = ", ".join(f"{k}: {getattr(saved, k)!r} -> {getattr(cfg, k)!r}" for k in differ)
-        raise TrainingError(f"{last}: cannot resume with a different config ({detail}); "
-                            "use the checkpoint's settings or a new --out folder")
-    return ckpt
+@dataclass
+class FitState:
+    """What changes from epoch to epoch; last.pt stores it, so a resumed run continues where it stopped."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best: dict[str, Any] = field(default_factory=lambda: {"miou": -1.0, "epoch": -1, "metrics": {}})
+    start: int = 0  # the first (0-based) epoch still to train
+    stopped: int | None = None  # 1-based epoch after which training stopped early
+    stop_reason: str | None = None  # None | "early_stop" | "time_limit"
+    elapsed: float = 0.0  # seconds of fit so far, over every session of a resumed run
 
 
-def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool | str = False, progress: bool = True,
-        datasets: tuple[Any, Any] | None = None, checkpoint_dir: str | Path | None = None) -> RunResult:
-    """Train `cfg` end to end and return the best model (by val mIoU) with its history and metrics.
-
-    `resume=True` continues from `checkpoint_dir/last.pt` (default: the run dir), refusing a different config;
-    `resume="auto"` does so only when last.pt exists (re-run the same cell after a Colab disconnect).
-    `checkpoint_dir` may point elsewhere (e.g. a Google Drive folder on Colab) so a disconnect loses nothing.
-    """
-    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
-    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
+def build_parts(cfg: Config, datasets: tuple[Any, Any] | None, progress: bool) -> Parts:
+    """Device (and torchrun process group), seeded data, model, optimizer, schedule, AMP scaler and loss."""
     device = resolve_device(cfg.device)
     dist_info = init_distributed(device.type)  # torchrun: one process per GPU (or CPU worker)
     if dist_info.enabled and device.type == "cuda":
         device = torch.device("cuda", dist_info.local_rank)
-    main = dist_info.is_main  # only rank 0 writes files and draws progress bars
-    progress = progress and main
-    t_start = time.perf_counter()
+    progress = progress and dist_info.is_main
     seed_everything(cfg.seed)
     train_ds, val_ds = datasets if datasets is not None else build_datasets(cfg)
     if cfg.cache:  # decode once here; forked loader workers share it instead of re-decoding every epoch
         for ds in (train_ds, val_ds):
             if hasattr(ds, "fill_cache"):
                 ds.fill_cache(progress)
-    info = train_ds.info
-    model = build_model(cfg.model, num_classes=info.num_classes, **cfg.model_kwargs).to(device)
+    model = build_model(cfg.model, num_classes=train_ds.info.num_classes, **cfg.model_kwargs).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     train_model = model
@@ -391,100 +319,135 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool | str = Fal
                                               find_unused_parameters=cfg.freeze_encoder_epochs > 0)
     optimizer = torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = build_scheduler(cfg, optimizer)
-    use_amp = amp_enabled(cfg, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=use_amp) if use_amp else None
+    scaler = torch.amp.GradScaler(device.type, enabled=True) if amp_enabled(cfg, device) else None
     criterion = build_criterion(cfg, train_ds, device, progress)
     workers = cfg.workers if cfg.workers >= 0 else default_workers(device)
     step_model = torch.compile(train_model) if cfg.compile else train_model
+    return Parts(device, dist_info, train_ds, val_ds, model, step_model, optimizer, scheduler, scaler, criterion,
+                 workers)
 
-    history: list[dict[str, Any]] = []
-    best = {"miou": -1.0, "epoch": -1, "metrics": {}}
-    bad_epochs, start, stopped = 0, 0, None
-    last_path = ckpt_dir / "last.pt"
+
+def resume_from(cfg: Config, p: Parts, last_path: Path, run_dir: Path, best_dirs: list[Path]) -> FitState:
+    """Load last.pt into the parts and return the state it saved; rank 0 also repairs what a kill left behind
+    (temp files, a best.pt one epoch behind or missing on this machine, a lagging history.json)."""
+    if not last_path.exists():
+        raise TrainingError(f"{last_path}: nothing to resume (no last.pt); start without --resume")
+    ckpt = resume_state(cfg, last_path)
+    p.model.load_state_dict(ckpt["model"])
+    p.optimizer.load_state_dict(ckpt["optimizer"])
+    p.scheduler.load_state_dict(ckpt["scheduler"])
+    if p.scaler is not None and ckpt.get("scaler"):
+        p.scaler.load_state_dict(ckpt["scaler"])
+    stopped = ckpt.get("stopped_epoch")
+    reason = ckpt["stop_reason"] if "stop_reason" in ckpt else implied_stop_reason(cfg, stopped, ckpt["best"]["epoch"])
+    s = FitState(ckpt["history"], ckpt["best"], ckpt["epoch"] + 1, stopped, reason, ckpt.get("elapsed", 0.0))
+    set_rng_state(ckpt["rng"])
+    if p.dist.is_main:
+        remove_temp_files(run_dir, last_path.parent)
+        restore_best(best_dirs, ckpt)
+        write_history(run_dir, s.history, s.best["epoch"], s.stopped, s.stop_reason, round(s.elapsed, 1))
+    return s
+
+
+def train_epoch(cfg: Config, p: Parts, epoch: int, val_loader: DataLoader, progress: bool
+                ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train one epoch and validate: (the history row, the validation metrics)."""
+    t0 = time.perf_counter()
+    seed_everything(cfg.seed * 1000 + epoch + 7919 * p.dist.rank)  # depends on (seed, epoch, rank) only
+    if cfg.freeze_encoder_epochs and hasattr(p.model, "encoder"):
+        p.model.encoder.requires_grad_(epoch >= cfg.freeze_encoder_epochs)
+    train_loader = make_loader(p.train_ds, cfg.batch_size, True, p.device, p.workers, cfg.seed, epoch, p.dist)
+    lr = p.optimizer.param_groups[-1]["lr"]
+    train_loss = train_one_epoch(p.step_model, train_loader, p.criterion, p.optimizer, p.device, epoch, p.scaler,
+                                 cfg.channels_last, progress)
+    p.scheduler.step()
+    sync_buffers(p.model)
+    val = evaluate(p.model, val_loader, p.train_ds.info.num_classes, p.device, p.criterion,
+                   amp_enabled(cfg, p.device), cfg.channels_last, progress, desc=f"epoch {epoch + 1} val")
+    row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"], "val_miou": val["miou"],
+           "val_pixel_acc": val["pixel_acc"], "val_mean_class_acc": val["mean_class_acc"], "lr": lr,
+           "seconds": time.perf_counter() - t0}
+    return row, val
+
+
+def record_epoch(cfg: Config, s: FitState, row: dict[str, Any], val: dict[str, Any], classes: Sequence[str],
+                 elapsed: float, device: torch.device) -> bool:
+    """Add an epoch to the state (history, best epoch, whether and why to stop); True when it is a new best."""
+    s.history.append(row)
+    s.elapsed = elapsed
+    improved = val["miou"] > s.best["miou"]
+    if improved:
+        s.best = {"miou": val["miou"], "epoch": row["epoch"], "metrics": _named_metrics(val, classes)}
+    s.stopped = early_stop_epoch([h["val_miou"] for h in s.history], cfg.patience)  # the one stopping rule
+    s.stop_reason = None if s.stopped is None else "early_stop"
+    late = over_time_limit(cfg, elapsed, s.history) and row["epoch"] < cfg.epochs
+    late = bool(all_reduce_sum(torch.tensor(float(late), device=device)) > 0)  # every rank stops together
+    if s.stopped is None and late:
+        s.stopped, s.stop_reason = row["epoch"], "time_limit"
+    return improved
+
+
+def save_epoch(cfg: Config, p: Parts, s: FitState, improved: bool, last_path: Path, run_dir: Path,
+               best_dirs: list[Path]) -> None:
+    """last.pt, then best.pt (when improved), then history.json: a resume can always rebuild what comes later."""
+    weights, classes = plain_state_dict(p.model), list(p.train_ds.info.classes)
+    save_last(last_path, {
+        "model": weights, "optimizer": p.optimizer.state_dict(), "scheduler": p.scheduler.state_dict(),
+        "scaler": p.scaler.state_dict() if p.scaler else None, "epoch": len(s.history) - 1, "history": s.history,
+        "best": s.best, "stopped_epoch": s.stopped, "stop_reason": s.stop_reason, "elapsed": s.elapsed,
+        "rng": rng_state(), "config": cfg.to_dict(), "classes": classes})
+    if improved:
+        save_best(best_dirs, weights, cfg.to_dict(), s.best["epoch"], classes, s.best["metrics"])
+    write_history(run_dir, s.history, s.best["epoch"], s.stopped, s.stop_reason, round(s.elapsed, 1))
+
+
+def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool | str = False, progress: bool = True,
+        datasets: tuple[Any, Any] | None = None, checkpoint_dir: str | Path | None = None) -> Run:
+    """Train `cfg` end to end and return the run with its best model (by val mIoU), history and metrics.
+
+    `resume=True` continues from `checkpoint_dir/last.pt` (default: the run dir), refusing a different config;
+    `resume="auto"` does so only when last.pt exists (re-run the same cell after a Colab disconnect).
+    `checkpoint_dir` may point elsewhere (e.g. a Google Drive folder on Colab): it then holds last.pt and a copy
+    of best.pt, so a resume on a new machine, with a new run dir, ends exactly as an uninterrupted run.
+    """
+    t_start = time.perf_counter()
+    run_dir = Path(run_dir) if run_dir is not None else run_dir_for(cfg)
+    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else run_dir
+    for d in (run_dir, ckpt_dir):
+        d.mkdir(parents=True, exist_ok=True)
+    best_dirs = [ckpt_dir, run_dir] if ckpt_dir.resolve() != run_dir.resolve() else [run_dir]
+    p = build_parts(cfg, datasets, progress)
+    main, progress, last_path = p.dist.is_main, progress and p.dist.is_main, ckpt_dir / "last.pt"
     if resume == "auto":
         resume = last_path.exists()
-    if resume:
-        if not last_path.exists():
-            raise TrainingError(f"{last_path}: nothing to resume (no last.pt); start without --resume")
-        ckpt = _resume_state(cfg, last_path)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        if scaler is not None and ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
-        history, best, bad_epochs = ckpt["history"], ckpt["best"], ckpt["bad_epochs"]
-        start, stopped = ckpt["epoch"] + 1, ckpt.get("stopped_epoch")
-        _set_rng_state(ckpt["rng"])
-    if resume and main:
-        for name in ("last.pt", "best.pt", "history.json", "config.json", "metrics.json"):
-            for stale in {*ckpt_dir.glob(f".{name}.tmp-*"), *run_dir.glob(f".{name}.tmp-*")}:
-                stale.unlink(missing_ok=True)  # left by a run killed mid-write; never read
-        if best["epoch"] == start:  # best.pt is written after last.pt: a kill in between left it one epoch behind
-            atomic_save({"model": ckpt["model"], "config": ckpt["config"], "epoch": best["epoch"],
-                         "classes": ckpt["classes"], "metrics": best["metrics"]}, run_dir / "best.pt")
-        write_json({"history": history, "best_epoch": best["epoch"], "stopped_epoch": stopped},
-                   run_dir / "history.json")  # may lag last.pt by one epoch after a kill
+    s = resume_from(cfg, p, last_path, run_dir, best_dirs) if resume else FitState()
+    t_start -= s.elapsed  # the time limit and fit_seconds count every session of a resumed run
     if main:
-        write_json(cfg.to_dict(), run_dir / "config.json")
-
-    val_loader = make_loader(val_ds, eval_batch_size(val_ds, cfg.batch_size), False, device, workers,
-                             dist_info=dist_info)
-    epochs = tqdm(range(start, cfg.epochs), desc=cfg.name, disable=not progress, initial=start, total=cfg.epochs)
+        write_config(run_dir, cfg)
+    val_loader = make_loader(p.val_ds, eval_batch_size(p.val_ds, cfg.batch_size), False, p.device, p.workers,
+                             dist_info=p.dist)
+    epochs = tqdm(range(s.start, cfg.epochs), desc=cfg.name, disable=not progress, initial=s.start, total=cfg.epochs)
     for epoch in epochs:
-        if stopped is not None:
+        if s.stopped is not None:
             break
-        t0 = time.perf_counter()
-        seed_everything(cfg.seed * 1000 + epoch + 7919 * dist_info.rank)  # depends on (seed, epoch, rank) only
-        if cfg.freeze_encoder_epochs and hasattr(model, "encoder"):
-            model.encoder.requires_grad_(epoch >= cfg.freeze_encoder_epochs)
-        train_loader = make_loader(train_ds, cfg.batch_size, True, device, workers, cfg.seed, epoch, dist_info)
-        lr = optimizer.param_groups[-1]["lr"]
-        train_loss = train_one_epoch(step_model, train_loader, criterion, optimizer, device, epoch, scaler,
-                                     cfg.channels_last, progress)
-        scheduler.step()
-        sync_buffers(model)
-        val = evaluate(model, val_loader, info.num_classes, device, criterion, use_amp, cfg.channels_last,
-                       progress, desc=f"epoch {epoch + 1} val")
-        row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"], "val_miou": val["miou"],
-               "val_pixel_acc": val["pixel_acc"], "val_mean_class_acc": val["mean_class_acc"], "lr": lr,
-               "seconds": time.perf_counter() - t0}
-        history.append(row)
-        improved = val["miou"] > best["miou"]
-        if improved:
-            best = {"miou": val["miou"], "epoch": epoch + 1, "metrics": _named_metrics(val, info.classes)}
-        bad_epochs = epoch + 1 - best["epoch"]  # kept in last.pt for readers of the checkpoint
-        stopped = early_stop_epoch([h["val_miou"] for h in history], cfg.patience)  # the one stopping rule
-        late = over_time_limit(cfg, time.perf_counter() - t_start, history) and epoch + 1 < cfg.epochs
-        late = bool(all_reduce_sum(torch.tensor(float(late), device=device)) > 0)  # every rank stops together
-        if stopped is None and late:
-            stopped = epoch + 1
-            if progress:
-                tqdm.write(f"{cfg.name}: stopping after epoch {epoch + 1} of {cfg.epochs}: another epoch would end "
-                           f"past time_limit_min={cfg.time_limit_min:g} (best epoch {best['epoch']} is kept)")
-        if not main:
-            continue
-        atomic_save({"model": _plain_state_dict(model), "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler else None,
-                     "epoch": epoch, "history": history, "best": best, "bad_epochs": bad_epochs,
-                     "stopped_epoch": stopped, "rng": _rng_state(), "config": cfg.to_dict(),
-                     "classes": list(info.classes)}, last_path)
-        if improved:  # after last.pt, so a resume can always rebuild best.pt from last.pt (see the resume block)
-            atomic_save({"model": _plain_state_dict(model), "config": cfg.to_dict(), "epoch": epoch + 1,
-                         "classes": list(info.classes), "metrics": best["metrics"]}, run_dir / "best.pt")
-        write_json({"history": history, "best_epoch": best["epoch"], "stopped_epoch": stopped,
-                    "fit_seconds": round(time.perf_counter() - t_start, 1)},  # wall clock of this process's fit
-                   run_dir / "history.json")
-        epochs.set_postfix(loss=f"{train_loss:.3f}", miou=f"{val['miou']:.3f}", best=f"{best['miou']:.3f}")
+        row, val = train_epoch(cfg, p, epoch, val_loader, progress)
+        improved = record_epoch(cfg, s, row, val, p.train_ds.info.classes, time.perf_counter() - t_start, p.device)
+        if progress and s.stop_reason == "time_limit":
+            tqdm.write(f"{cfg.name}: stopping after epoch {epoch + 1} of {cfg.epochs}: another epoch would end "
+                       f"past time_limit_min={cfg.time_limit_min:g} (best epoch {s.best['epoch']} is kept)")
+        if main:
+            save_epoch(cfg, p, s, improved, last_path, run_dir, best_dirs)
+        epochs.set_postfix(loss=f"{row['train_loss']:.3f}", miou=f"{val['miou']:.3f}", best=f"{s.best['miou']:.3f}")
     epochs.close()
-
-    if best["epoch"] < 0:
+    if s.best["epoch"] < 0:
         raise TrainingError(f"no epoch finished in {run_dir}; nothing to report")
     barrier()  # rank 0 has written best.pt
-    model.load_state_dict(load_checkpoint(run_dir / "best.pt", device)["model"])
-    metrics = {"split": "val", "epoch": best["epoch"], **best["metrics"]}
+    p.model.load_state_dict(load_checkpoint(run_dir / "best.pt", p.device)["model"])
+    metrics = {"split": "val", "epoch": s.best["epoch"], **s.best["metrics"]}
     if main:
-        write_json(metrics, run_dir / "metrics.json")
-    return RunResult(cfg, run_dir, model, history, metrics, best["epoch"], stopped, list(info.classes))
+        write_metrics(run_dir, metrics)
+    return Run(cfg, run_dir, s.history, metrics, s.best["epoch"], s.stopped, s.stop_reason,
+               list(p.train_ds.info.classes), p.model.eval(), round(s.elapsed, 1))
 
 
 def _named_metrics(m: dict[str, Any], classes: tuple[str, ...] | list[str]) -> dict[str, Any]:
@@ -495,25 +458,6 @@ def _named_metrics(m: dict[str, Any], classes: tuple[str, ...] | list[str]) -> d
         "iou": dict(zip(classes, m["iou"])), "class_acc": dict(zip(classes, m["class_acc"])),
         "num_pixels": m["num_pixels"],
     }
-
-
-def load_run(run_dir: str | Path, which: str = "best", device: str | torch.device = "cpu"
-             ) -> tuple[nn.Module, Config, dict[str, Any]]:
-    """Rebuild a trained model from a run directory: (model in eval mode, its Config, the checkpoint dict)."""
-    path = Path(run_dir) / f"{which}.pt"
-    ckpt = load_checkpoint(path, device)
-    cfg = Config.from_dict(ckpt["config"])
-    kwargs = dict(cfg.model_kwargs)
-    if "pretrained" in kwargs:
-        kwargs["pretrained"] = False  # the checkpoint holds every weight: never fetch ImageNet ones to open a run
-    model = build_model(cfg.model, num_classes=len(ckpt["classes"]), **kwargs)
-    model.load_state_dict(ckpt["model"])
-    return model.to(device).eval(), cfg, ckpt
-
-
-def read_history(run_dir: str | Path) -> dict[str, Any]:
-    """history.json of a run: {"history": [...], "best_epoch", "stopped_epoch"}."""
-    return json.loads((Path(run_dir) / "history.json").read_text())
 
 
 @torch.no_grad()
@@ -529,4 +473,5 @@ def predict_samples(model: nn.Module, ds: Any, indices: Sequence[int], device: s
         targets.append(mask)
         preds.append(logits.argmax(1)[0].cpu())
     return images, targets, preds
+
 

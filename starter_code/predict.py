@@ -154,35 +154,29 @@ def save_prediction(image_path: str | Path, mask: np.ndarray, out_dir: str | Pat
     return paths
 
 
-def _unique_stems(paths: list[Path]) -> list[str]:
-    """File stems, with -2, -3, ... appended to repeats (a/x.jpg and b/x.jpg must not overwrite each other)."""
-    seen: dict[str, int] = {}
-    stems = []
-    for p in paths:
-        n = seen.get(p.stem, 0) + 1
-        seen[p.stem] = n
-        stems.append(p.stem if n == 1 else f"{p.stem}-{n}")
-    return stems
+def output_stems(paths: list[Path]) -> list[str]:
+    """One output stem per input, such that no two inputs share an output file (<stem>.png, <stem>_overlay.png,
+    <stem>_legend.png; compared case-insensitively, as macOS and Windows do). An input keeps its own file stem
+    when that collides with nothing; the others get the first free <stem>-2, <stem>-3, ...
+    (x-2.jpg, x.jpg, b/x.jpg -> x-2, x, x-3; a.jpg, a_overlay.jpg -> a, a_overlay-2)."""
 
+    def files(stem: str) -> set[str]:
+        return {f"{stem}{suffix}".casefold() for suffix in OUTPUT_SUFFIXES.values()}
 
-def _load_for_inference(run_dir: str | Path, device: Any) -> tuple[Any, Any, dict[str, Any]]:
-    """engine.load_run; if the run's model wants ImageNet weights that are not cached here (an offline machine),
-    rebuild it with pretrained=False instead: the checkpoint overwrites every weight anyway."""
-    from .engine import load_run
-    from .models.resnet import PretrainedWeightsUnavailable
-
-    try:
-        return load_run(run_dir, device=device)
-    except PretrainedWeightsUnavailable:
-        from .config import Config
-        from .engine import load_checkpoint
-        from .models import build_model
-
-        ckpt = load_checkpoint(Path(run_dir) / "best.pt", device)
-        cfg = Config.from_dict(ckpt["config"])
-        model = build_model(cfg.model, num_classes=len(ckpt["classes"]), **{**cfg.model_kwargs, "pretrained": False})
-        model.load_state_dict(ckpt["model"])
-        return model.to(device).eval(), cfg, ckpt
+    used: set[str] = set()
+    stems: list[str | None] = [None] * len(paths)
+    for i, p in enumerate(paths):  # first every input that can keep its own name, in order
+        if not files(p.stem) & used:
+            stems[i] = p.stem
+            used |= files(p.stem)
+    for i, p in enumerate(paths):  # then numbered names for the rest
+        n = 2
+        while stems[i] is None:
+            if not files(f"{p.stem}-{n}") & used:
+                stems[i] = f"{p.stem}-{n}"
+                used |= files(f"{p.stem}-{n}")
+            n += 1
+    return [s for s in stems if s is not None]
 
 
 def predict_files(run_dir: str | Path, paths: list[str | Path], out_dir: str | Path,
@@ -195,6 +189,7 @@ def predict_files(run_dir: str | Path, paths: list[str | Path], out_dir: str | P
 
     from .data import dataset_info, eval_size
     from .engine import resolve_device
+    from .runs import load_model
 
     paths = [Path(p) for p in paths]
     if not paths:
@@ -202,7 +197,7 @@ def predict_files(run_dir: str | Path, paths: list[str | Path], out_dir: str | P
     for p in paths:
         _check_image(p)
     out_dir = Path(out_dir)
-    stems = _unique_stems(paths)
+    stems = output_stems(paths)
     inputs = {p.resolve() for p in paths}
     for stem in stems:
         for suffix in OUTPUT_SUFFIXES.values():
@@ -210,7 +205,7 @@ def predict_files(run_dir: str | Path, paths: list[str | Path], out_dir: str | P
                 raise ValueError(f"{out_dir / (stem + suffix)} is one of the input images and would be overwritten; "
                                  "choose another --out")
     device = resolve_device(device) if isinstance(device, str) else device
-    model, cfg, ckpt = _load_for_inference(run_dir, device)
+    model, cfg, ckpt = load_model(run_dir, device=device)  # never needs ImageNet weights
     info = dataset_info(cfg.dataset)
     classes = tuple(ckpt["classes"])
     if classes != info.classes:

@@ -1,10 +1,18 @@
-"""Every plot the notebooks make: loss curves, mask grids, per-class IoU. Saved under figures/<experiment>_*.png."""
+"""Every plot the notebooks make: a run's curves, mask grids and per-class IoU; runs compared (mIoU curves, IoU
+heatmap, the same images predicted by every run); learning-rate plans and class weights.
+
+Plots draw what they are given: runs read from disk (`runs.Run`) and images, targets and predictions as tensors.
+They never run a model (the caller predicts: `notebook.py`, `explorer.py`, `report.save_run_figures`).
+Figures are saved when a path is given (figures/<experiment>_<dataset>_*.png) and returned open, so a notebook's
+inline backend displays them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -17,6 +25,10 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from .data.classes import IGNORE_INDEX, DatasetInfo  # noqa: E402
 from .data.transforms import denormalize  # noqa: E402
+from .metrics import ConfusionMatrix  # noqa: E402
+
+if TYPE_CHECKING:
+    from .runs import Run
 
 VOID_DRAW = np.array([255, 255, 255], dtype=np.uint8)  # void drawn white, hatched in the legend
 
@@ -29,10 +41,47 @@ def colorize(mask: np.ndarray | torch.Tensor, palette: np.ndarray) -> np.ndarray
     return rgb
 
 
-def _save(fig: plt.Figure, path: str | Path | None) -> None:
+def save_figure(fig: plt.Figure, path: str | Path | None) -> None:
+    """Save `fig` to `path` (its folder created) at the resolution every figure of the kit uses; None: do nothing."""
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def image_rgb(image: torch.Tensor, hw: Sequence[int] | None = None, normalized: bool = True) -> np.ndarray:
+    """A dataset image (CxHxW, ImageNet-normalised, or uint8 when not `normalized`) as HxWx3 floats 0-1 for
+    imshow, resized bilinearly to `hw` (a mask's size) when it differs."""
+    img = denormalize(image) if normalized else image.float() / 255
+    if hw is not None and tuple(img.shape[-2:]) != tuple(hw):
+        img = torch.nn.functional.interpolate(img[None], size=tuple(hw), mode="bilinear", align_corners=False)[0]
+    return img.permute(1, 2, 0).cpu().numpy()
+
+
+def overlay(rgb: np.ndarray, mask: Any, palette: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """The image (HxWx3 floats 0-1) with the mask's class colours blended in at opacity `alpha`;
+    void pixels keep the image unchanged."""
+    m = np.asarray(mask)
+    colour = colorize(m, palette).astype(float) / 255
+    out = (1 - alpha) * rgb + alpha * colour
+    out[m == IGNORE_INDEX] = rgb[m == IGNORE_INDEX]
+    return out.clip(0, 1)
+
+
+def per_image_iou(pred: Any, target: Any, num_classes: int) -> np.ndarray:
+    """IoU of each class on one image (the same definition as the split metric, void ignored):
+    an array of `num_classes` values, NaN where a class is in neither the target nor the prediction."""
+    cm = ConfusionMatrix(num_classes, IGNORE_INDEX)
+    cm.update(torch.as_tensor(np.asarray(pred)).long(), torch.as_tensor(np.asarray(target)).long())
+    return np.asarray(cm.compute()["iou"], dtype=float)
+
+
+def nan_mean(values: np.ndarray) -> float:
+    """The mean of the finite values (NaN = class absent), NaN when there are none."""
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
 
 
 def plot_history(history: list[dict[str, Any]], best_epoch: int | None = None, stopped_epoch: int | None = None,
@@ -62,7 +111,7 @@ def plot_history(history: list[dict[str, Any]], best_epoch: int | None = None, s
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     return fig
 
 
@@ -84,11 +133,7 @@ def plot_masks(images: torch.Tensor | Sequence[torch.Tensor], targets: Sequence[
     fig, axes = plt.subplots(n, cols, figsize=(3.2 * cols + 2.2, 3.0 * n), squeeze=False)
     present: set[int] = set()
     for r in range(n):
-        img = images[r]
-        img = denormalize(img) if normalized else img.float() / 255
-        if img.shape[-2:] != targets[r].shape[-2:]:
-            img = torch.nn.functional.interpolate(img[None], size=targets[r].shape[-2:], mode="bilinear")[0]
-        panels = [img.permute(1, 2, 0).cpu().numpy(), colorize(targets[r], info.palette)]
+        panels = [image_rgb(images[r], targets[r].shape[-2:], normalized), colorize(targets[r], info.palette)]
         present |= set(np.unique(targets[r].cpu().numpy()).tolist())
         if preds is not None:
             panels.append(colorize(preds[r], info.palette))
@@ -105,7 +150,7 @@ def plot_masks(images: torch.Tensor | Sequence[torch.Tensor], targets: Sequence[
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     return fig
 
 
@@ -127,7 +172,7 @@ def plot_class_iou(iou: dict[str, float] | Sequence[float], classes: Sequence[st
     ax.set(ylabel="IoU (0-1)", ylim=(0, 1.1), title=title or "per-class IoU")
     ax.legend()
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     return fig
 
 
@@ -146,23 +191,144 @@ def plot_class_frequencies(stats: dict[str, Any], title: str = "", path: str | P
         ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right")
         ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     return fig
 
 
-def save_run_figures(run: Any, val_ds: Any, figures_dir: str | Path = "figures", n: int = 4,
-                     device: str | torch.device = "cpu") -> dict[str, Path]:
-    """The three standard figures of a finished run, named after its experiment:
-    <name>_curves.png, <name>_masks.png, <name>_class_iou.png. Returns their paths."""
-    from .engine import predict_samples
+# -------------------------------------------------------------------------------------------- runs compared
+def iou_frame(runs: Mapping[str, Run]) -> Any:
+    """Per-class validation IoU, one row per run, one column per class (NaN = class absent): a DataFrame."""
+    import pandas as pd
 
-    figures_dir = Path(figures_dir)
-    name = f"{run.config.name}_{run.config.dataset}"
-    paths = {k: figures_dir / f"{name}_{k}.png" for k in ("curves", "masks", "class_iou")}
-    plt.close(plot_history(run.history, run.best_epoch, run.stopped_epoch, run.config.name, paths["curves"]))
-    idx = np.linspace(0, len(val_ds) - 1, num=min(n, len(val_ds))).astype(int).tolist()
-    images, targets, preds = predict_samples(run.model.to(device), val_ds, idx, device)
-    plt.close(plot_masks(images, targets, preds, val_ds.info, f"{run.config.name}: validation images", paths["masks"]))
-    plt.close(plot_class_iou(run.metrics["iou"], title=f"{run.config.name}: per-class IoU (val, best epoch "
-                             f"{run.best_epoch})", path=paths["class_iou"]))
-    return paths
+    return pd.DataFrame({k: pd.Series(r.metrics["iou"], dtype=float) for k, r in runs.items()}).T
+
+
+def plot_miou_curves(runs: Mapping[str, Run], path: str | Path | None = None, title: str = "") -> plt.Figure:
+    """Validation mIoU per epoch, one line per run, each run's best epoch starred."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, r in runs.items():
+        ep = [h["epoch"] for h in r.history]
+        line, = ax.plot(ep, [h["val_miou"] for h in r.history], "o-", ms=4,
+                        label=f"{name} (best {r.metrics['miou']:.3f}, epoch {r.best_epoch})")
+        best = next((h for h in r.history if h["epoch"] == r.best_epoch), None)
+        if best is not None:
+            ax.plot([best["epoch"]], [best["val_miou"]], "*", ms=14, color=line.get_color(), mec="k")
+    ax.set(xlabel="epoch", ylabel="validation mIoU (0-1)", title=title or "validation mIoU per epoch (star = best)")
+    ax.set_ylim(bottom=0)
+    ax.set_xlim(0.5, max([len(r.history) for r in runs.values()] + [1]) + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return fig
+
+
+def plot_iou_heatmap(runs: Mapping[str, Run], path: str | Path | None = None, title: str = "") -> plt.Figure:
+    """Runs x classes heatmap of validation IoU (colorbar 'IoU', 0-1; grey = class absent), values written in."""
+    df = iou_frame(runs)
+    vals = df.to_numpy(dtype=float) if len(df) else np.zeros((0, 0))
+    nr, nc = vals.shape
+    cmap = plt.get_cmap("viridis").with_extremes(bad="0.85")
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.55 * nc + 3), max(2.6, 0.5 * nr + 2)))
+    im = ax.imshow(np.ma.masked_invalid(vals), cmap=cmap, vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(nc), list(df.columns), rotation=60, ha="right")
+    ax.set_yticks(range(nr), [f"{n}  (mIoU {runs[n].metrics['miou']:.3f})" for n in df.index])
+    for i in range(nr):
+        for j in range(nc):
+            v = vals[i, j]
+            ax.text(j, i, "–" if math.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=7,
+                    color="k" if math.isnan(v) or v > 0.55 else "w")
+    cbar = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
+    cbar.set_label("IoU")
+    ax.set(xlabel="class", ylabel="run",
+           title=title or "per-class IoU on the validation split (best epoch; grey = class absent)")
+    fig.tight_layout()
+    save_figure(fig, path)
+    return fig
+
+
+def plot_side_by_side(images: Sequence[torch.Tensor], targets: Sequence[torch.Tensor],
+                      preds: Mapping[str, Sequence[torch.Tensor]], info: DatasetInfo,
+                      labels: Sequence[str] | None = None, path: str | Path | None = None) -> plt.Figure:
+    """The same images predicted by several runs: image | ground truth | run 1 | run 2 ... per row (`preds` maps
+    a run's name to its predictions, one per image), each prediction labelled with its per-image mIoU; row
+    labels from `labels`; legend of the classes shown."""
+    cols = 2 + len(preds)
+    fig, axes = plt.subplots(len(targets), cols, figsize=(2.5 * cols + 0.5, 2.5 * len(targets) + 0.4),
+                             squeeze=False)
+    present: set[int] = set()
+    for row, (img, target) in enumerate(zip(images, targets)):
+        panels = [(image_rgb(img, target.shape[-2:]), "image", ""),
+                  (colorize(target, info.palette), "ground truth", "")]
+        for name, p in preds.items():
+            miou = nan_mean(per_image_iou(p[row], target, info.num_classes))
+            panels.append((colorize(p[row], info.palette), name, f"image mIoU {miou:.2f}"))
+            present |= set(np.unique(np.asarray(p[row])).tolist())
+        present |= set(np.unique(np.asarray(target)).tolist())
+        for c, (panel, head, foot) in enumerate(panels):
+            ax = axes[row, c]
+            ax.imshow(panel, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel(foot, fontsize=8)
+            if row == 0:
+                ax.set_title(head, fontsize=9)
+        if labels is not None:
+            axes[row, 0].set_ylabel(labels[row], fontsize=8)
+    fig.legend(handles=class_legend(info, sorted(present)), loc="center left", bbox_to_anchor=(1.0, 0.5),
+               fontsize=8, title="classes shown")
+    fig.suptitle("the same validation images, predicted by every run")
+    fig.tight_layout()
+    save_figure(fig, path)
+    return fig
+
+
+# ------------------------------------------------------------------------------------ schedules and weights
+def plot_lr_schedule(planned: Mapping[str, Sequence[float]], used: Mapping[str, Sequence[dict[str, Any]]] | None = None,
+                     path: str | Path | None = None, title: str = "") -> plt.Figure:
+    """Learning rate per epoch: each plan (`planned`: name -> the rate of epochs 1..N, e.g. `notebook.planned_lr`)
+    as a line, and the rate each epoch actually used (`used`: name -> history.json rows, their `lr`) as open
+    circles in the same colour."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, lrs in planned.items():
+        line, = ax.plot(np.arange(1, len(lrs) + 1), list(lrs), ".-",
+                        label=f"{name}: planned ({_plural(len(lrs), 'epoch')})")
+        if used and name in used:
+            h = used[name]
+            ax.plot([r["epoch"] for r in h], [r["lr"] for r in h], "o", ms=10, mfc="none", mew=1.5,
+                    color=line.get_color(), label=f"{name}: used (history.json)")
+    ax.set(xlabel="epoch", ylabel="learning rate (Adam step size)", title=title or "learning rate per epoch")
+    ax.set_ylim(bottom=0)
+    ax.set_xlim(0.5, max([len(v) for v in planned.values()] + [1]) + 0.5)
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return fig
+
+
+def plot_class_weights(table: Any, path: str | Path | None = None, title: str = "") -> plt.Figure:
+    """Bars of the '* weight' columns of a class-weight table (`notebook.class_weight_table`), log scale
+    (a weight of 0 = class absent, not drawn)."""
+    cols = [c for c in table.columns if c.endswith(" weight")]
+    fig, ax = plt.subplots(figsize=(max(8, 0.5 * len(table)), 4))
+    width = 0.8 / max(len(cols), 1)
+    x = np.arange(len(table))
+    for i, c in enumerate(cols):
+        ax.bar(x + (i - (len(cols) - 1) / 2) * width, table[c].to_numpy(float), width, label=c)
+    ax.axhline(1.0, color="k", lw=0.8, ls="--", label="weight 1 (unweighted loss)")
+    ax.set_yscale("log")
+    ax.set_xticks(x, list(table.index), rotation=60, ha="right")
+    ax.set(ylabel="loss weight per class (log scale)", title=title or "class weights in the cross-entropy")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return fig

@@ -10,12 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import CAMVID, requires_camvid
 from PIL import Image
 
-from starter_code.cli import main
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-CAMVID = SHARED / "camvid"
+from starter_code.cli import build_parser, main, train_config
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -33,7 +31,8 @@ def tiny_synthetic(tmp_path_factory) -> Path:
 def trained_run(tiny_synthetic, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run") / "baseline"
     r = run_cli("train", "--experiment", "baseline", "--dataset", "synthetic", "--data-root", str(tiny_synthetic),
-                "--out", str(out), "--epochs", "2", "--batch-size", "8", "--image-size", "64", "--quiet")
+                "--out", str(out), "--epochs", "2", "--batch-size", "8", "--image-size", "64", "--set", "seed=3",
+                "--quiet")
     assert r.returncode == 0, r.stderr
     assert f"run saved to {out}" in r.stdout and "val mIoU" in r.stdout
     return out
@@ -46,6 +45,7 @@ def test_train_writes_the_run_directory(trained_run) -> None:
         assert (trained_run / "figures" / f"baseline_synthetic_{name}.png").is_file()
     ckpt = torch.load(trained_run / "best.pt", weights_only=True)  # plain data only
     assert ckpt["config"]["name"] == "baseline" and len(ckpt["classes"]) == 21
+    assert ckpt["config"]["seed"] == 3 and json.loads((trained_run / "config.json").read_text())["seed"] == 3
     last = torch.load(trained_run / "last.pt", weights_only=True)
     assert last["epoch"] == 1 and len(last["history"]) == 2
 
@@ -73,6 +73,60 @@ def test_bad_arguments_fail_with_one_line(tmp_path) -> None:
     assert r.returncode != 0 and "best.pt" in r.stderr and "Traceback" not in r.stderr
 
 
+HEAVY = ("torch", "torchvision", "numpy", "pandas", "matplotlib", "PIL")
+PROBE = """
+import json, runpy, sys
+argv, heavy = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+sys.argv = ["python -m starter_code", *argv]
+try:
+    runpy.run_module("starter_code", run_name="__main__", alter_sys=True)
+except SystemExit as e:
+    code = e.code
+print(json.dumps({"code": code, "heavy": sorted(m for m in heavy if m in sys.modules)}))
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["evaluate", "--help"], ["predict", "--help"],
+                                  ["report", "--help"], ["data", "synthetic", "--help"], ["classroom", "--help"]])
+def test_help_imports_no_torch(argv) -> None:
+    """Building the parser (all sub-commands) imports none of the heavy libraries: `--help` is instant."""
+    r = subprocess.run([sys.executable, "-c", PROBE, json.dumps(argv), json.dumps(HEAVY)], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result == {"code": 0, "heavy": []}
+    assert "usage: python -m starter_code" in r.stdout
+
+
+def test_benchmarks_are_not_a_student_command() -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["bench", "gpu-estimate"])
+
+
+def test_train_flags_and_set_go_through_make_config() -> None:
+    args = build_parser().parse_args(["train", "--experiment", "cosine", "--dataset", "voc", "--data-root", "d",
+                                      "--epochs", "4", "--lr", "0.01", "--set", "scheduler=none",
+                                      "--set", "model_kwargs={\"dropout\": true}", "--set", "epochs=5"])
+    cfg = train_config(args)
+    assert (cfg.name, cfg.dataset, cfg.data_root, cfg.lr, cfg.scheduler) == ("cosine", "voc", "d", 0.01, None)
+    assert cfg.epochs == 5 and cfg.model_kwargs == {"dropout": True}  # --set comes last
+    fast = train_config(build_parser().parse_args(["train", "--experiment", "camvid_fast", "--epochs", "2"]))
+    assert (fast.epochs, fast.image_size, fast.dataset) == (2, 224, "camvid")  # a flag is the user's own choice
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--set", "epochs=abc"], "error: --set epochs=abc: epochs expects int"),
+    (["--set", "colour=red"], "error: --set colour=red: colour is not a config field"),
+    (["--experiment", "camvid_fast", "--dataset", "synthetic", "--data-root", "x"],
+     "error: experiment camvid_fast is a camvid recipe; it cannot run on synthetic"),
+    (["--dataset", "voc"], "error: --dataset voc needs --data-root"),
+])
+def test_train_settings_errors_are_one_line(argv, message, capsys) -> None:
+    assert main(["train", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+
+
 def test_report_lists_runs(trained_run, capsys) -> None:
     assert main(["report", "--runs", str(trained_run.parent)]) == 0
     assert "| baseline | baseline | synthetic |" in capsys.readouterr().out
@@ -97,7 +151,7 @@ def test_report_section_for_one_run_rebuilds_results_md(trained_run, tmp_path) -
     assert "kept as it was" in results and "## My recipe" in results
 
 
-@pytest.mark.skipif(not CAMVID.is_dir(), reason="../shared/data/camvid not present")
+@requires_camvid
 def test_camvid_train_and_evaluate_write_101_predictions(tmp_path) -> None:
     out = tmp_path / "cv"
     r = run_cli("train", "--dataset", "camvid", "--data-root", str(CAMVID), "--out", str(out), "--epochs", "1",
@@ -113,9 +167,9 @@ def test_camvid_train_and_evaluate_write_101_predictions(tmp_path) -> None:
         assert im.mode == "L" and im.size == (480, 360) and np.asarray(im).max() <= 10
 
 
-@pytest.mark.skipif(not CAMVID.is_dir(), reason="../shared/data/camvid not present")
+@requires_camvid
 def test_camvid_fast_recipe_runs_with_its_own_settings(tmp_path) -> None:
-    """The issue-7 recipe end to end on a slice of CamVid: only size and length shrunk, everything else its own."""
+    """The camvid_fast recipe end to end on a slice of CamVid: only size and length shrunk, everything else its own."""
     out = tmp_path / "fast"
     assert main(["train", "--experiment", "camvid_fast", "--dataset", "camvid", "--data-root", str(CAMVID),
                  "--out", str(out), "--epochs", "2", "--image-size", "64", "--limit-train", "16",

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import CAMVID, VOC_MASKS, requires_camvid, requires_voc, save_index_png, save_jpeg
+from conftest import CAMVID, SHARED, VOC_MASKS, requires_camvid, requires_voc, save_index_png, save_jpeg
 from PIL import Image
 
+import starter_code
 from starter_code.data import build_dataset
 from starter_code.data.camvid import camvid_dataset
 from starter_code.data.classes import VOC_INFO, voc_palette
@@ -290,11 +291,7 @@ def test_rgb_mask_with_a_foreign_colour_is_refused(tmp_path, voc_tree):
 
 
 def test_rgb_mask_refusal_does_not_blame_file_corruption(voc_tree):
-    # KNOWN BUG (starter_code/data/dataset.py, load_mask): rgb_to_index raises DataError inside load_mask's `try`,
-    # and DataError subclasses ValueError, so `except (OSError, SyntaxError, ValueError)` re-wraps it as
-    # "cannot decode mask (...); the file is corrupt or truncated, replace it" -- wrong advice for a valid PNG in
-    # the wrong colours. Fix: add `except DataError: raise` before that clause (or call rgb_to_index after the
-    # `with` block). This test fails until that is fixed.
+    """A valid PNG in foreign colours is refused for its colours, not called corrupt (the advice would be wrong)."""
     rgb = voc_palette()[np.zeros((4, 4), dtype=np.uint8)]
     rgb[0, 0] = (1, 2, 3)
     mask_path = voc_tree / "SegmentationClass" / "2000_000001.png"
@@ -339,10 +336,9 @@ def test_corrupt_mask_names_the_file(tmp_path, voc_tree):
     assert str(png) in str(exc.value)
 
 
+@requires_voc
 def test_real_sample_via_a_symlinked_tree(tmp_path):
     """voc_dataset over a tmp tree whose files are symlinks to the shared sample (nothing copied)."""
-    if not VOC_MASKS.is_dir():
-        pytest.skip(f"shared data folder {VOC_MASKS.parent} is absent")
     voc = tmp_path / "VOCdevkit" / "VOC2012"
     for sub, name in (("JPEGImages", f"{SAMPLE_ID}.jpg"), ("SegmentationClass", f"{SAMPLE_ID}.png")):
         (voc / sub).mkdir(parents=True)
@@ -355,7 +351,16 @@ def test_real_sample_via_a_symlinked_tree(tmp_path):
     assert not any(p.is_file() and not p.is_symlink() for p in (voc / "JPEGImages").iterdir())
 
 
-def test_shared_data_location():
-    # the tests look for the data exactly one level above the repository
-    assert VOC_MASKS.parent == Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    assert CAMVID.parent == VOC_MASKS.parent
+def test_shared_data_is_next_to_the_repository_and_skips_only_when_absent():
+    """The real data is looked up one level above the repository root (the folder holding the starter_code
+    package), and the shared-data tests skip exactly when that folder is absent: when it is there, both
+    datasets must be complete rather than silently skipped."""
+    repo = Path(starter_code.__file__).resolve().parents[1]
+    assert SHARED == repo.parent / "shared" / "data"
+    assert VOC_MASKS == SHARED / "voc2012-masks" and CAMVID == SHARED / "camvid"
+    for marker in (requires_voc, requires_camvid):
+        assert marker.name == "skipif" and marker.args == (not SHARED.is_dir(),)
+    if SHARED.is_dir():
+        for folder in (VOC_MASKS / "SegmentationClass", VOC_MASKS / "ImageSets" / "Segmentation",
+                       VOC_MASKS / "sample", CAMVID / "train", CAMVID / "trainannot"):
+            assert folder.is_dir(), f"{folder} is missing from the shared data"

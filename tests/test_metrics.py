@@ -115,15 +115,12 @@ def test_accumulating_batches_equals_one_update_on_the_concatenation():
     a_out, o_out = acc.compute(), one.compute()
     for key in ("pixel_acc", "mean_class_acc", "miou", "fw_iou", "iou", "class_acc"):
         assert a_out[key] == pytest.approx(o_out[key], nan_ok=True), key
-    # merge of two partial matrices gives the same counts too
+    # the matrices of two disjoint parts add up to the whole (how processes combine their shards)
     a, b = ConfusionMatrix(n), ConfusionMatrix(n)
     a.update(torch.cat(preds[:2]), torch.cat(targets[:2]))
     b.update(torch.cat(preds[2:]), torch.cat(targets[2:]))
-    a.merge(b)
-    assert torch.equal(a.mat, one.mat)
-    # reset empties it
-    a.reset()
-    assert int(a.mat.sum()) == 0
+    assert not torch.equal(a.mat, one.mat)
+    assert torch.equal(a.mat + b.mat, one.mat)
 
 
 def test_agrees_with_torchmetrics_on_random_data_with_void():
@@ -186,13 +183,13 @@ def test_target_out_of_range_raises():
 
 
 def test_pred_out_of_range_raises():
-    # KNOWN BUG (starter_code/metrics.py, ConfusionMatrix.update): only the target is range-checked. A prediction
-    # equal to num_classes is silently counted in the NEXT row (here: as "gt 1, predicted 0"), and 255 makes the
-    # bincount longer than n*n (RuntimeError from reshape). Fix: also check `p` (`int(p.max()) >= n or
-    # int(p.min()) < 0` -> ValueError) next to the target check. This test fails until that is fixed.
+    # unchecked, a prediction equal to num_classes would be counted in the NEXT row (here as "gt 1, predicted 0")
+    # and 255 would make the bincount longer than n*n
     cm = ConfusionMatrix(3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="pred has values outside 0..2"):
         cm.update(torch.tensor([3, 0]), torch.tensor([0, 0]))
+    with pytest.raises(ValueError, match="pred has values outside 0..2"):
+        cm.update(torch.tensor([255, 0]), torch.tensor([0, 0]))
     assert int(cm.mat.sum()) == 0
 
 

@@ -143,6 +143,23 @@ def test_same_stem_in_two_folders_does_not_overwrite(tmp_path):
     assert [r["mask"].name for r in results] == ["x.png", "x-2.png"]
 
 
+def test_no_two_inputs_share_an_output_file(tmp_path):
+    """x-2.jpg, x.jpg and b/x.jpg once gave x-2 twice; a.jpg's overlay is a_overlay.jpg's mask name; X.jpg and
+    x.jpg are one file on macOS and Windows. Every image must end with its own three files, none overwritten."""
+    run = make_run(tmp_path / "run")
+    (tmp_path / "b").mkdir()
+    named = ["x-2.jpg", "x.jpg", "b/x.jpg", "a.jpg", "a_overlay.jpg", "X.jpg"]
+    paths = [write_jpeg(tmp_path / n, 10 + i, 20 + i, seed=i) for i, n in enumerate(named)]
+    out = tmp_path / "out"
+    results = predict_files(run, paths, out)
+    assert [r["mask"].stem for r in results] == ["x-2", "x", "x-3", "a", "a_overlay-2", "X-4"]  # X-2, X-3 = x-2, x-3
+    written = [r[k] for r in results for k in ("mask", "overlay", "legend")]
+    assert len({p.name.casefold() for p in written}) == 3 * len(paths) == len(list(out.iterdir()))
+    for path, r in zip(paths, results):  # each mask is its own image's (sizes differ), not a later one's
+        w, h = Image.open(path).size
+        assert Image.open(r["mask"]).size == (w, h) == Image.open(r["overlay"]).size
+
+
 def test_resnet_run_predicts_offline_without_imagenet_cache(tmp_path, images, monkeypatch):
     """A run trained with pretrained=True must still load where the ImageNet weights are not cached."""
 

@@ -1,4 +1,4 @@
-"""Reliability (issue #6): resume, safe checkpoint loading, NaN stop, bad data, disk faults, SIGKILL + resume.
+"""Reliability: resume, safe checkpoint loading, NaN stop, bad data, disk faults, SIGKILL + resume.
 
 Every fault in docs/RELIABILITY.md is proved by a test here; `test_reliability_doc_matches_the_tests` keeps the
 table and this file in step. Tiny data (16 train / 8 val synthetic images at 48 px), a 4-channel U-Net for the
@@ -27,14 +27,16 @@ import torch
 from PIL import Image
 from torch import nn
 
+import starter_code.checkpoint as checkpoint
 import starter_code.engine as engine
+from starter_code.checkpoint import TrainingError, atomic_save, load_checkpoint
 from starter_code.cli import main
 from starter_code.config import BASELINE
 from starter_code.data import DataError, build_dataset
 from starter_code.data.check import check_dataset, quick_check
 from starter_code.data.classes import VOC_INFO
 from starter_code.data.synthetic import generate_synthetic_voc
-from starter_code.engine import TrainingError, atomic_save, fit, load_checkpoint
+from starter_code.engine import fit
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "RELIABILITY.md"
 STEPS_PER_EPOCH = 2  # 16 training images, batch 8
@@ -132,10 +134,10 @@ class Interrupt(BaseException):
 
 # ----------------------------------------------------------------------------------------------------- 1. resume
 CRASH_POINTS = {
-    # name: (function of engine to wrap, predicate on its arguments telling when to crash)
-    "during_epoch_2": ("train_one_epoch", lambda *a, **k: a[5] == 1),
-    "before_best_pt_write": ("atomic_save", lambda obj, path: Path(path).name == "best.pt"),
-    "before_last_history_write": ("write_json", lambda obj, path: Path(path).name == "history.json"
+    # name: (module, its function to wrap, predicate on the function's arguments telling when to crash)
+    "during_epoch_2": (engine, "train_one_epoch", lambda *a, **k: a[5] == 1),
+    "before_best_pt_write": (checkpoint, "atomic_save", lambda obj, path: Path(path).name == "best.pt"),
+    "before_last_history_write": (checkpoint, "write_json", lambda obj, path: Path(path).name == "history.json"
                                   and len(obj["history"]) == 3),
 }
 
@@ -143,8 +145,8 @@ CRASH_POINTS = {
 @pytest.mark.parametrize("point", sorted(CRASH_POINTS))
 def test_interrupted_then_resumed_run_is_identical(point, syn, tmp_path, monkeypatch, reference) -> None:
     """Crash at a chosen point, resume from a separate checkpoint folder: same history, metrics, best.pt, last.pt."""
-    name, when = CRASH_POINTS[point]
-    real = getattr(engine, name)
+    module, name, when = CRASH_POINTS[point]
+    real = getattr(module, name)
 
     def crashing(*a, **k):
         if when(*a, **k):
@@ -152,7 +154,7 @@ def test_interrupted_then_resumed_run_is_identical(point, syn, tmp_path, monkeyp
         return real(*a, **k)
 
     run, ckpt = tmp_path / "run", tmp_path / "drive"
-    monkeypatch.setattr(engine, name, crashing)
+    monkeypatch.setattr(module, name, crashing)
     with pytest.raises(Interrupt):
         fit(cfg_for(syn), run, progress=False, checkpoint_dir=ckpt)
     monkeypatch.undo()
@@ -160,8 +162,8 @@ def test_interrupted_then_resumed_run_is_identical(point, syn, tmp_path, monkeyp
     if point == "before_best_pt_write":
         assert not (run / "best.pt").exists()  # killed between last.pt and best.pt: resume must rebuild it
     last = load_checkpoint(ckpt / "last.pt")
-    assert {"model", "optimizer", "scheduler", "scaler", "epoch", "history", "best", "bad_epochs",
-            "stopped_epoch", "rng", "config"} <= set(last)
+    assert {"model", "optimizer", "scheduler", "scaler", "epoch", "history", "best", "stopped_epoch", "stop_reason",
+            "elapsed", "rng", "config"} <= set(last)
     assert {"python", "numpy", "torch"} <= set(last["rng"]) and isinstance(last["config"], dict)
     fit(cfg_for(syn), run, progress=False, resume=True, checkpoint_dir=ckpt)
     assert_same_run(run_state(run, ckpt), reference)
@@ -455,7 +457,7 @@ DISK_FAULTS = ["read_only_folder", "disk_full_mid_write", "zip_writer_error"]
 def test_failed_checkpoint_write_keeps_the_previous_one(fault, syn, tmp_path, monkeypatch, reference) -> None:
     """Epoch 2's last.pt write fails: TrainingError saying so, epoch 1's last.pt whole, nothing half-written."""
     run, ckpt = tmp_path / "run", tmp_path / "drive"
-    real_save, real_torch_save, saves, armed = engine.atomic_save, torch.save, [], []
+    real_save, real_torch_save, saves, armed = checkpoint.atomic_save, torch.save, [], []
     why = {"disk_full_mid_write": os.strerror(errno.ENOSPC),
            "zip_writer_error": "PytorchStreamWriter failed writing file data/0: file write failed"}.get(fault)
 
@@ -477,7 +479,7 @@ def test_failed_checkpoint_write_keeps_the_previous_one(fault, syn, tmp_path, mo
         return real_save(obj, path)
 
     monkeypatch.setattr(torch, "save", torch_save)
-    monkeypatch.setattr(engine, "atomic_save", second_last_pt_fails)
+    monkeypatch.setattr(checkpoint, "atomic_save", second_last_pt_fails)
     try:
         with pytest.raises(TrainingError) as e:
             fit(cfg_for(syn), run, progress=False, checkpoint_dir=ckpt)

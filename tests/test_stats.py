@@ -91,12 +91,7 @@ def test_class_stats_maps_camvid_void_and_caches(tmp_path):
 
 
 def test_auto_cache_does_not_write_into_a_read_only_mask_folder(tmp_path):
-    # KNOWN BUG when run as root (as everything here is): starter_code/data/stats.py, class_stats, cache_dir="auto"
-    # decides "writable" with os.access(dir, os.W_OK), which is always True for root, even for an r-x folder such as
-    # ../shared/data/*/SegmentationClass (dr-xr-xr-x). So engine.build_criterion (class weights) drops a hidden
-    # .class_stats_*.json into the shared, read-only data. Fix: also require the owner/group/other write bit, e.g.
-    # `os.stat(d).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)`, or cache under a user cache folder
-    # (~/.cache/starter_code) keyed by the mask list, and ignore OSError on write. Fails as root until fixed.
+    """A read-only folder (the shared data) gets no cache file, even for root, whom os.access lets write anywhere."""
     folder = tmp_path / "masks"
     path = save_index_png(folder / "a.png", np.zeros((3, 3), dtype=np.uint8))
     folder.chmod(0o555)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,9 @@ from PIL import Image
 
 from starter_code.data import synthetic
 from starter_code.data.classes import VOC_CLASSES, VOC_VOID, voc_palette
-from starter_code.data.synthetic import class_statistics, generate_synthetic_voc
+from starter_code.data.stats import class_stats
+from starter_code.data.synthetic import generate_synthetic_voc
+from starter_code.data.voc import voc_dataset
 
 SMALL = dict(n_train=40, n_val=10, size=80, seed=3)
 
@@ -100,13 +101,17 @@ def test_different_seed_differs(small: Path, tmp_path: Path) -> None:
     assert sum(a[k] != b[k] for k in a) == len(a)
 
 
-def test_reuse_same_params_and_refuse_other_params(tmp_path: Path) -> None:
+def test_reuse_same_params_and_refuse_other_params(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     params = dict(n_train=6, n_val=2, size=64, seed=1)
     voc = generate_synthetic_voc(tmp_path, progress=False, **params)
     meta_mtime = (voc / "SYNTHETIC.json").stat().st_mtime_ns
-    t0 = time.perf_counter()
-    assert generate_synthetic_voc(tmp_path, progress=False, **params) == voc
-    assert time.perf_counter() - t0 < 0.5
+
+    def must_not_synthesize(rng, size):
+        raise AssertionError("regenerated a set that already exists with the same parameters")
+
+    with monkeypatch.context() as m:  # reuse: nothing is synthesized or rewritten
+        m.setattr(synthetic, "synthesize_example", must_not_synthesize)
+        assert generate_synthetic_voc(tmp_path, progress=False, **params) == voc
     assert (voc / "SYNTHETIC.json").stat().st_mtime_ns == meta_mtime
     with pytest.raises(FileExistsError, match="overwrite=True"):
         generate_synthetic_voc(tmp_path, progress=False, **{**params, "n_train": 7})
@@ -152,13 +157,13 @@ def test_interrupted_run_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_class_and_background_frequencies_look_like_voc(stats_set: Path) -> None:
-    st = class_statistics(stats_set, "train")
-    counts = {c: n for c, n in st["image_counts"].items() if c != "background"}
+    st = class_stats(voc_dataset(stats_set, "train", masks_only=True), cache_dir=None, progress=False)
+    counts = dict(zip(st["classes"][1:], st["images"][1:]))
     assert max(counts, key=counts.get) == "person"
     others = sorted(n for c, n in counts.items() if c != "person")
     assert counts["person"] > 1.5 * others[-1]
     assert min(counts.values()) >= 1, counts  # every class appears
-    assert 0.60 <= st["background_fraction"] <= 0.85
+    assert 0.60 <= st["pixels"][0] / sum(st["pixels"]) <= 0.85  # background share of the labelled pixels
 
 
 def test_colour_alone_does_not_tell_the_class(stats_set: Path) -> None:

@@ -1,4 +1,4 @@
-"""Joint image/mask transforms: alignment, nearest-only masks, padding, sizes, randomness per epoch, pad_collate.
+"""Joint image/mask transforms: alignment, nearest-only masks, padding, sizes, randomness per epoch, caching.
 
 Alignment is checked with coordinates. The image encodes its own pixel coordinates (R = x mod 256,
 G = y mod 256, B = x // 256 + 16 * (y // 256)) and the mask is a fixed function f(x, y) of them. The same
@@ -22,7 +22,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from starter_code.data.classes import VOC_INFO
 from starter_code.data.dataset import SegmentationDataset
-from starter_code.data.transforms import PRESETS, EvalTransform, build_transform, pad_collate, to_tv
+from starter_code.data.transforms import PRESETS, EvalTransform, build_transform, to_tv
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -191,21 +191,6 @@ def test_random_presets_change_across_epochs_for_the_same_index(tmp_path, preset
     # the deterministic preset, for contrast
     ds.transform = build_transform("none", SIZE)
     assert torch.equal(ds[0][0], ds[0][0]) and torch.equal(ds[0][1], ds[0][1])
-
-
-def test_pad_collate_pads_images_with_zero_and_masks_with_255():
-    a_img, a_mask = torch.full((3, 2, 3), 7.0), torch.full((2, 3), 4, dtype=torch.long)
-    b_img, b_mask = torch.full((3, 4, 2), -1.0), torch.full((4, 2), 9, dtype=torch.long)
-    images, masks = pad_collate([(a_img, a_mask), (b_img, b_mask)])
-    assert tuple(images.shape) == (2, 3, 4, 3) and tuple(masks.shape) == (2, 4, 3)
-    assert images.dtype == torch.float32 and masks.dtype == torch.long
-    want_a = torch.zeros(3, 4, 3)
-    want_a[:, :2, :3] = 7.0
-    want_b = torch.zeros(3, 4, 3)
-    want_b[:, :, :2] = -1.0
-    assert torch.equal(images[0], want_a) and torch.equal(images[1], want_b)
-    assert masks[0].tolist() == [[4, 4, 4], [4, 4, 4], [255, 255, 255], [255, 255, 255]]
-    assert masks[1].tolist() == [[9, 9, 255]] * 4
 
 
 def test_cache_size_keeps_what_each_preset_needs():

@@ -47,12 +47,15 @@ def load_mask(path: str | Path, palette: np.ndarray | None = None) -> np.ndarray
         with Image.open(path) as im:
             im.load()
             mode = im.mode
+            # BEGIN SOLUTION
+            # HINT: 'P'/'L' masks: the stored indices as they are (void 255 stays); 'I' as uint8; RGB(A): rgb_to_index
             if mode in ("P", "L"):
                 return np.array(im)
             if mode in ("I", "I;16") and np.asarray(im).max() <= 255:
                 return np.asarray(im).astype(np.uint8)
             if mode in ("RGB", "RGBA") and palette is not None:
                 return rgb_to_index(np.asarray(im.convert("RGB")), palette, path)
+            # END SOLUTION
     except DataError:
         raise
     except FileNotFoundError:
@@ -142,9 +145,13 @@ class SegmentationDataset(Dataset):
         return img, msk
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The item, augmented afresh on every call: each epoch sees a new draw of `self.transform`."""
+        # BEGIN SOLUTION
+        # HINT: the decoded pair from self._pair (cached), self.transform(*to_tv(...)) on every call, normalize, int64
         img, msk = self._pair(index)
         img, msk = self.transform(*to_tv(img, msk))
         return normalize(img.as_subclass(torch.Tensor)), msk.as_subclass(torch.Tensor).long()
+        # END SOLUTION
 
     def fill_cache(self, progress: bool = True) -> None:
         """Decode every pair into the cache now, in this process: DataLoader workers forked later share it

@@ -25,13 +25,11 @@ so the bytes do not depend on generation order or on the other counts.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -552,8 +550,6 @@ _TEXTURES: dict[int, list[tuple[float, dict]]] = {
     19: [(1.0, dict(family="stripes", angle=90, period=3.5, k=2.0))],
     20: [(1.0, dict(family="rings", period=6, k=2.0))],
 }
-_FAMILIES = ("stripes", "checker", "dots", "noise", "blotch", "gradient", "cylinder", "rings", "chevron", "quilt",
-             "grid")
 
 
 # ------------------------------------------------------------------------------------------------- textures
@@ -973,71 +969,3 @@ def generate_synthetic_voc(root: str | os.PathLike, n_train: int = 600, n_val: i
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return voc
-
-
-# ----------------------------------------------------------------------------------------- preview and stats
-
-
-def class_statistics(voc2012_dir: str | os.PathLike, split: str = "train") -> dict:
-    """Per-class image counts and pixel counts, background and void fractions of a VOC-format split."""
-    voc = Path(voc2012_dir)
-    names = (voc / "ImageSets" / "Segmentation" / f"{split}.txt").read_text().split()
-    img_counts = np.zeros(256, dtype=np.int64)
-    px = np.zeros(256, dtype=np.int64)
-    for n in names:
-        lab = np.asarray(Image.open(voc / "SegmentationClass" / f"{n}.png"))
-        h = np.bincount(lab.ravel(), minlength=256)
-        px += h
-        img_counts += h > 0
-    labelled = px[: len(VOC_CLASSES)].sum()
-    return {
-        "n_images": len(names),
-        "image_counts": {c: int(img_counts[i]) for i, c in enumerate(VOC_CLASSES)},
-        "pixel_counts": {c: int(px[i]) for i, c in enumerate(VOC_CLASSES)},
-        "background_fraction": float(px[0] / max(labelled, 1)),
-        "void_fraction": float(px[VOC_VOID] / max(px.sum(), 1)),
-    }
-
-
-def save_preview(voc2012_dir: str | os.PathLike, out: str | os.PathLike, n: int = 12, split: str = "train",
-                 cols: int = 4) -> Path:
-    """Save a montage of the first n images of a split, each beside its coloured mask (void in cream)."""
-    voc = Path(voc2012_dir)
-    names = (voc / "ImageSets" / "Segmentation" / f"{split}.txt").read_text().split()[:n]
-    pal = voc_palette()
-    tiles = []
-    for name in names:
-        img = np.asarray(Image.open(voc / "JPEGImages" / f"{name}.jpg").convert("RGB"))
-        lab = np.asarray(Image.open(voc / "SegmentationClass" / f"{name}.png"))
-        gap = np.full((img.shape[0], 2, 3), 255, np.uint8)
-        tiles.append(np.concatenate([img, gap, pal[lab], np.full((img.shape[0], 6, 3), 255, np.uint8)], axis=1))
-    rows = [np.concatenate(tiles[i:i + cols] + [np.full_like(tiles[0], 255)] * (cols - len(tiles[i:i + cols])),
-                           axis=1) for i in range(0, len(tiles), cols)]
-    sep = np.full((6, rows[0].shape[1], 3), 255, np.uint8)
-    grid = np.concatenate([x for row in rows for x in (row, sep)], axis=0)
-    out = Path(out)
-    Image.fromarray(grid).save(out)
-    return out
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Command line: generate the tree, print the class statistics, optionally save a preview."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--root", default="data/synthetic")
-    ap.add_argument("--n-train", type=int, default=600)
-    ap.add_argument("--n-val", type=int, default=200)
-    ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--overwrite", action="store_true")
-    ap.add_argument("--preview", default=None, help="path of a PNG montage to write")
-    a = ap.parse_args(argv)
-    t0 = time.perf_counter()
-    voc = generate_synthetic_voc(a.root, a.n_train, a.n_val, a.size, a.seed, overwrite=a.overwrite)
-    print(f"{voc} ready in {time.perf_counter() - t0:.1f} s")
-    print(json.dumps(class_statistics(voc, "train"), indent=1))
-    if a.preview:
-        print(save_preview(voc, a.preview))
-
-
-if __name__ == "__main__":
-    main()

@@ -95,15 +95,3 @@ def build_transform(preset: str, size: int | None) -> Callable[[torch.Tensor, to
 def to_tv(image: torch.Tensor, mask: torch.Tensor) -> Pair:
     """Wrap plain tensors (uint8 CHW image, HW mask) as tv_tensors so v2 treats each correctly."""
     return tv_tensors.Image(image), tv_tensors.Mask(mask)
-
-
-def pad_collate(batch: list[Pair]) -> Pair:
-    """Stack samples of different sizes: pad images with 0 and masks with 255 at the bottom/right."""
-    h = max(img.shape[-2] for img, _ in batch)
-    w = max(img.shape[-1] for img, _ in batch)
-    images = torch.zeros(len(batch), batch[0][0].shape[0], h, w, dtype=batch[0][0].dtype)
-    masks = torch.full((len(batch), h, w), IGNORE_INDEX, dtype=batch[0][1].dtype)
-    for i, (img, m) in enumerate(batch):
-        images[i, :, : img.shape[-2], : img.shape[-1]] = img
-        masks[i, : m.shape[-2], : m.shape[-1]] = m
-    return images, masks

@@ -9,15 +9,19 @@ silently to random weights: pass `pretrained=False` to train from scratch.
 
 The weights expect the ImageNet normalisation the datasets already apply (`data.transforms.IMAGENET_MEAN/STD`);
 `weights_normalization()` returns the weights' own metadata and loading checks that the two agree.
+`pretrained_available()` says (loudly, never raising) whether the weights can be used here; `encoder_init(cfg)`
+how a config's encoder starts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import socket
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.error import URLError
 from urllib.parse import urlparse
 
@@ -29,6 +33,9 @@ from torchvision.models import ResNet34_Weights, resnet34
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from .common import AnySize, xavier_init
 from .fcn import DECODER_CHANNELS, transposed_decoder
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 WEIGHTS = ResNet34_Weights.IMAGENET1K_V1
 WEIGHTS_URL: str = WEIGHTS.url  # https://download.pytorch.org/models/resnet34-b627a593.pth
@@ -93,6 +100,46 @@ def load_imagenet_state_dict(timeout: float = DOWNLOAD_TIMEOUT) -> dict[str, tor
     except (URLError, OSError, RuntimeError) as e:  # URLError/timeouts are OSErrors; a bad hash is a RuntimeError
         raise _unavailable(f"{WEIGHTS_FILE} is not in the cache and downloading it failed "
                            f"({type(e).__name__}: {e})") from e
+
+
+def pretrained_available(download: bool = False, verbose: bool = True) -> bool:
+    """True when the ImageNet ResNet-34 weights load into the encoder: from torch.hub's cache
+    (`weights_cache_path()`), or after one download attempt when `download` (notebooks pass True on Colab only;
+    elsewhere the network is never touched). Otherwise prints a loud banner with the exact file name, where to put
+    it and where to get it, and returns False: a missing or unreadable file never raises here."""
+    path = weights_cache_path()
+    reason = f"{path} does not exist and no download was tried (downloads are tried on Colab only)"
+    if path.is_file() or download:
+        try:
+            ResNet34Encoder(pretrained=True)  # loads the cache (or downloads once) and checks every key
+            if verbose:
+                print(f"ImageNet weights AVAILABLE: {WEIGHTS} loaded from {path}")
+            return True
+        except PretrainedWeightsUnavailable as e:
+            reason = str(e).split(". On a machine")[0].removeprefix("ImageNet ResNet-34 weights unavailable: ")
+            reason = reason.splitlines()[0] if reason else type(e).__name__
+            reason = reason if len(reason) <= 240 else reason[:240] + " ..."
+            if path.is_file():
+                reason += f"\n  fix         : delete {path}; it is not the right file"
+    if verbose:
+        line = "!" * 98
+        print(f"{line}\nPRETRAINED ImageNet ResNet-34 WEIGHTS NOT AVAILABLE: a ResNet-34 model can only be trained "
+              f"FROM SCRATCH here\n(model_kwargs={{'pretrained': False}}); nothing can be fine-tuned from ImageNet.\n"
+              f"  file needed : {WEIGHTS_FILE}\n  put it at   : {path}\n"
+              f"  get it from : {WEIGHTS_URL} (on a machine with internet)\n  why         : {reason}\n{line}")
+    return False
+
+
+def encoder_init(cfg: Config) -> str:
+    """How a config's encoder starts: 'ImageNet' or 'random (scratch)' for models with a `pretrained` switch,
+    'random (no encoder to pretrain)' for the others."""
+    from . import MODELS  # the registry of this package (its __init__ imports this module first)
+
+    factory = MODELS.get(cfg.model)
+    param = inspect.signature(factory).parameters.get("pretrained") if factory else None
+    if param is None:
+        return "random (no encoder to pretrain)"
+    return "ImageNet" if cfg.model_kwargs.get("pretrained", param.default) else "random (scratch)"
 
 
 class ResNet34Encoder(nn.Sequential):

@@ -1,5 +1,5 @@
 """Part class_weights (10 points): the inverse-frequency and median-frequency formulas of `class_weights`.
-Hidden grader test: it must stay small and exact."""
+Public tests: small fixed examples (the grader checks the same properties on fresh random inputs)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Part double_conv (10 points): U-Net's block, (3x3 conv padding 1 without bias -> BatchNorm2d -> ReLU) x 2.
-Hidden grader test: it must stay small and exact."""
+Public tests: small fixed examples (the grader checks the same properties on fresh random inputs)."""
 
 from __future__ import annotations
 

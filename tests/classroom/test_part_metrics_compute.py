@@ -1,5 +1,5 @@
 """Part metrics_compute (15 points): `ConfusionMatrix.compute` derives every metric from the accumulated matrix.
-Hidden grader test: it must stay small and exact."""
+Public tests: small fixed examples (the grader checks the same properties on fresh random inputs)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Part train_step (10 points): the core of one step in `train_one_epoch`: forward under autocast, loss,
-zero_grad, backward, optimizer step (through the GradScaler under AMP). Hidden grader test: small and exact."""
+zero_grad, backward, optimizer step (through the GradScaler under AMP). Public tests: small fixed examples (the
+grader checks the same properties on fresh random inputs)."""
 
 from __future__ import annotations
 

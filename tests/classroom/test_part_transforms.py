@@ -1,6 +1,7 @@
-"""Part transforms (10 points): the joint 'paper' and 'strong' augmentation pipelines of `build_transform`.
+"""Part transforms (15 points): the joint 'paper' and 'strong' augmentation pipelines of `build_transform`.
 Image and mask must stay aligned, come out `size` x `size`, masks keep their labels (void padding = 255) and the
-flips happen at the documented rates. Hidden grader test: small, seeded, exact thresholds."""
+flips happen at the documented rates. Public tests: small and seeded (the grader checks the same properties, and
+the crops' scale and ratio, on fresh random inputs)."""
 
 from __future__ import annotations
 

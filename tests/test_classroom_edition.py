@@ -1,5 +1,5 @@
-"""Classroom mode (issue #8): the student edition hides every solution and still imports; the grader gives the
-reference full marks, a fresh student edition zero, and exactly the parts a student has implemented."""
+"""The student edition (starter_code/classroom/edition.py): every solution hidden, the grader left out, STUDENT.md
+added, and its `make test` reports per part what is done and what is still to do."""
 
 from __future__ import annotations
 
@@ -13,28 +13,26 @@ from pathlib import Path
 
 import pytest
 
-from starter_code.classroom import (
+from starter_code.classroom import PARTS, add_classroom_parser, cmd_classroom
+from starter_code.classroom.edition import (
     BEGIN_MARK,
     END_MARK,
     HINT_PREFIX,
-    PARTS,
     ClassroomError,
-    add_classroom_parser,
-    cmd_classroom,
     find_leaks,
-    grade,
     make_student,
     project_root,
     strip_solutions,
 )
+from starter_code.classroom.todo import unfinished
 
 ROOT = project_root()
-pytestmark = pytest.mark.skipif(not (ROOT / "tests" / "classroom").is_dir(), reason="instructor kit only")
 # unmistakable pieces of each part's reference code (the grader's own leak scan covers every solution line)
 SOLUTION_SNIPPETS = ("torch.bincount(t * n + p, minlength=n * n)", "tp / union.clamp(min=1)",
                      "scaler.scale(loss).backward()", "np.median(freq) / freq", "1.0 / (pixels[present] + eps)",
                      "v2.RandomResizedCrop(size, scale=(0.9, 1.0)", "v2.RandomCrop(size, pad_if_needed=True",
-                     "nn.Conv2d(cout, cout, 3, padding=1, bias=False)", 'sum(row[i] for i, row in enumerate(val')
+                     "nn.Conv2d(cout, cout, 3, padding=1, bias=False)", 'sum(row[i] for i, row in enumerate(val',
+                     "return np.array(im)", "img, msk = self.transform(*to_tv(img, msk))")
 
 
 def _cli(*argv: str) -> int:
@@ -49,9 +47,6 @@ def student(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert _cli("classroom", "student", "--out", str(out)) == 0
     return out
 
-
-def _by_part(results: list[dict]) -> dict[str, dict]:
-    return {r["part"]: r for r in results}
 
 
 # ------------------------------------------------------------------------------------------------ markers
@@ -91,7 +86,8 @@ def _mini_kit(root: Path, doc: str = "notes\n") -> Path:
     files = {"starter_code/__init__.py": "", "starter_code/part.py": "\n".join(["def f(x):", *region, ""]),
              "docs/notes.md": doc, "data/README.md": "put data here\n", "data/big.bin": "x",
              "runs/a/metrics.json": "{}", ".venv/lib.py": "", "starter_code/__pycache__/part.pyc": "",
-             "tests/classroom/test_part_f.py": "", "tests/test_ok.py": ""}
+             "tests/classroom/test_part_f.py": "", "tests/test_classroom_x.py": "", "tests/test_ok.py": "",
+             "starter_code/classroom/grader.py": ""}
     for rel, text in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
@@ -102,7 +98,7 @@ def test_mini_kit_outside_git(tmp_path: Path) -> None:
     out = make_student(tmp_path / "out", src=_mini_kit(tmp_path / "kit"))
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert files == ["data/README.md", "docs/notes.md", "starter_code/__init__.py", "starter_code/part.py",
-                     "tests/test_ok.py"]
+                     "tests/classroom/test_part_f.py", "tests/test_ok.py"]
     assert (out / "starter_code/part.py").read_text() == 'def f(x):\n    raise NotImplementedError("add one")\n'
 
 
@@ -134,7 +130,10 @@ def test_the_leak_scan_finds_solution_lines(tmp_path: Path) -> None:
 def test_student_edition_hides_every_solution(student: Path) -> None:
     files = [p for p in student.rglob("*") if p.is_file()]
     assert (student / "starter_code" / "metrics.py").is_file() and (student / "data" / "README.md").is_file()
-    assert not (student / "tests" / "classroom").exists() and not (student / "tests" / "test_classroom.py").exists()
+    assert (student / "tests" / "classroom" / "test_part_load_mask.py").is_file()  # the public part tests
+    assert not list((student / "tests").glob("test_classroom*"))
+    assert sorted(p.name for p in (student / "starter_code" / "classroom").iterdir()) == [
+        "__init__.py", "cli.py", "parts.py", "todo.py"]  # no grader, no reference-running code
     assert not any(part in (".git", ".venv", "runs", "__pycache__") for p in files for part in p.parts)
     for path in files:
         text = path.read_text(errors="replace")
@@ -145,7 +144,7 @@ def test_student_edition_hides_every_solution(student: Path) -> None:
                            for ln in text.splitlines()), path
     raises = sum(p.read_text().count("raise NotImplementedError(") - (ROOT / p.relative_to(student)).read_text()
                  .count("raise NotImplementedError(") for p in (student / "starter_code").rglob("*.py"))
-    assert raises == 9  # 2 metrics + 2 engine + 2 stats + 2 transforms + 1 unet
+    assert raises == 13  # 2 metrics, 2 stats, 2 transforms, 1 unet, 2 dataset, 4 engine (2 in train_one_epoch)
     fcn = student / "starter_code" / "models" / "fcn.py"
     assert fcn.read_text() == (ROOT / "starter_code" / "models" / "fcn.py").read_text()
 
@@ -173,38 +172,50 @@ def test_student_edition_imports_and_its_other_tests_pass(student: Path) -> None
     assert " passed" in r.stdout and "failed" not in r.stdout
 
 
-# ------------------------------------------------------------------------------------------------ grading
-def test_reference_gets_full_marks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    results = grade(ROOT, tmp_path / "score.json")
-    assert [r["part"] for r in results] == [p.name for p in PARTS]
-    assert all(r["passed"] and r["points"] == r["max_points"] for r in results), results
-    saved = json.loads((tmp_path / "score.json").read_text())
-    assert saved["score"] == saved["max_score"] == sum(p.points for p in PARTS) == 70
-    assert "total              70/70" in capsys.readouterr().out
+def test_every_part_is_unfinished_in_the_edition_and_done_in_the_kit(student: Path) -> None:
+    assert unfinished(ROOT) == {}
+    assert set(unfinished(student)) == {p.name for p in PARTS}
 
 
-def test_fresh_student_edition_scores_zero(student: Path) -> None:
-    results = grade(student)
-    for r in results:
-        assert not r["passed"] and r["points"] == 0, r
-        assert r["failure"].startswith("NotImplementedError: "), r
+def test_student_md_lists_every_part_in_order(student: Path) -> None:
+    text = (student / "STUDENT.md").read_text()
+    positions = [text.index(f"| `{p.name}` |") for p in PARTS]
+    assert positions == sorted(positions)
+    assert f"{sum(p.points for p in PARTS)} points" in text and "make test" in text and "starter_code/" in text
+    assert "$" not in text  # every template field filled
 
 
-def test_one_part_pasted_back_scores_exactly_that_part(student: Path, tmp_path: Path) -> None:
-    sub = tmp_path / "submission"
-    shutil.copytree(student, sub)
-    shutil.copyfile(ROOT / "starter_code" / "data" / "stats.py", sub / "starter_code" / "data" / "stats.py")
-    results = _by_part(grade(sub, tmp_path / "score.json"))
-    assert {name for name, r in results.items() if r["passed"]} == {"class_weights"}
-    assert json.loads((tmp_path / "score.json").read_text())["score"] == 10
-    assert all(r["failure"].startswith("NotImplementedError") for name, r in results.items() if name != "class_weights")
+def test_edition_lints_clean_and_loads_the_todo_plugin(student: Path) -> None:
+    assert 'addopts = "-p starter_code.classroom.todo' in (student / "pyproject.toml").read_text()
+    r = subprocess.run([str(Path(sys.executable).with_name("ruff")), "check", "--no-cache", "."], cwd=student,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-2000:]
 
 
-def test_grader_never_falls_back_to_the_kit(student: Path, tmp_path: Path) -> None:
-    """A module missing from the submission is an import error, not silently the reference's module."""
-    sub = tmp_path / "submission"
-    shutil.copytree(student, sub)
-    (sub / "starter_code" / "data" / "stats.py").unlink()
-    assert _cli("classroom", "grade", str(sub), "--parts", "class_weights", "--json", str(tmp_path / "s.json")) == 1
-    (r,) = json.loads((tmp_path / "s.json").read_text())["parts"]
-    assert r["points"] == 0 and "starter_code.data.stats" in r["failure"], r
+def _student_pytest(student: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(student), "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=student, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_edition_make_test_reports_parts_to_do(student: Path) -> None:
+    """The public part tests of the edition: every one reported as "to do", none as an error, and the summary."""
+    r = _student_pytest(student, "-q", "tests/classroom", "tests/test_download.py")
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert " failed" not in r.stdout and " error" not in r.stdout, r.stdout[-3000:]
+    assert "xfailed" in r.stdout and "exercise parts" in r.stdout
+    for p in PARTS:
+        assert f"{p.name:<16s} to do" in r.stdout
+
+
+def test_a_finished_part_shows_done_and_a_wrong_one_failing(student: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    shutil.copytree(student, work)
+    shutil.copyfile(ROOT / "starter_code" / "data" / "stats.py", work / "starter_code" / "data" / "stats.py")
+    unet = work / "starter_code" / "models" / "unet.py"
+    stub = next(ln for ln in unet.read_text().splitlines() if "raise NotImplementedError(" in ln)
+    unet.write_text(unet.read_text().replace(stub, "    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1))"))
+    r = _student_pytest(work, "-q", "tests/classroom")
+    assert r.returncode == 1
+    assert "class_weights    done" in r.stdout and "double_conv      FAILING" in r.stdout
+    assert "metrics_update   to do" in r.stdout

@@ -1,7 +1,7 @@
-"""The fast default training path computes the same thing as the plain one (issue #7).
+"""The fast default training path computes the same thing as the plain one.
 
 Fast = what `fit` runs by default: channels_last model and input (Config.channels_last), the baseline's
-classifier as batched GEMMs on channels_last input (`models.fcn.pointwise_conv`), Adam on `param_groups`,
+classifier as batched GEMMs on channels_last input (`models.fast_cpu.pointwise_conv`), Adam on `param_groups`,
 `build_criterion`. Plain = eager NCHW, Adam on `model.parameters()`, nn.CrossEntropyLoss: the
 reference loop of the benchmarks. Same init, same batches: losses, logits, gradients and weights after 3 Adam
 steps must agree within float tolerance. No timing is asserted anywhere.
@@ -9,20 +9,17 @@ steps must agree within float tolerance. No timing is asserted anywhere.
 
 from __future__ import annotations
 
-import argparse
 import copy
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from starter_code import bench
 from starter_code.config import BASELINE
 from starter_code.engine import build_criterion, param_groups
 from starter_code.models import build_model
-from starter_code.models.fcn import pointwise_conv
+from starter_code.models.fast_cpu import pointwise_conv
 
 CL = torch.channels_last
 
@@ -160,51 +157,3 @@ def test_pointwise_conv_equals_the_conv_forward_and_backward(bias):
     assert torch.equal(pointwise_conv(x, conv), conv(x))  # NCHW input: the conv itself
     with torch.no_grad():
         assert _close(pointwise_conv(xc, conv), ref, 1e-5)
-
-
-def test_bench_train_step_runs_and_reports_the_issue_keys():
-    r = bench.bench_train_step("baseline", image_size=64, batch_size=2, steps=1, rounds=1, threads=1,
-                               variants={"nchw": {"channels_last": False}}, matmul_size=256)
-    for key in ("images_per_s", "reference_images_per_s", "ratio", "gflops_per_s", "matmul_gflops_per_s"):
-        assert r[key] > 0, key
-    assert r["machine"]["torch"] == torch.__version__ and r["machine"]["cpu_model"]
-    assert set(r["variants"]) == {"nchw"}
-    assert r["flops_per_step"] == bench.model_flops("baseline", (64, 64)) * 2
-
-
-def test_gpu_estimate_table_has_every_notebook_model():
-    est = bench.gpu_estimate()
-    names = [row["model"] for row in est["rows"]]
-    assert names == ["baseline", "baseline_dropout", "resnet34_fcn", "resnet34_unet", "unet"]
-    by = {row["model"]: row for row in est["rows"]}
-    assert by["unet"]["gflop_per_image_train"] > by["resnet34_unet"]["gflop_per_image_train"] \
-        > by["baseline"]["gflop_per_image_train"] > 0
-    table = bench.gpu_estimate_markdown(est)
-    assert table.count("\n") == len(names) + 1
-
-
-def test_bench_parser_and_command(tmp_path):
-    parser = argparse.ArgumentParser()
-    bench.add_bench_parser(parser.add_subparsers(dest="cmd"))
-    out = tmp_path / "g.json"
-    args = parser.parse_args(["bench", "gpu-estimate", "--json", str(out)])
-    assert bench.cmd_bench(args) == 0 and out.is_file()
-    args = parser.parse_args(["bench", "train-step", "--variant", "c=compile:true,channels_last:false"])
-    assert args.image_size == 224 and args.batch_size == 8
-    assert bench._overrides([args.variant[0].partition("=")[2]]) == {"compile": True, "channels_last": False}
-
-
-CAMVID = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camvid"
-
-
-@pytest.mark.skipif(not CAMVID.is_dir(), reason="../shared/data/camvid not present")
-def test_bench_loader_reports_cold_prefilled_and_warm_rates():
-    r = bench.bench_loader("camvid", CAMVID, image_size=64, batch_size=4, workers=(0, 1), cache=(False, True),
-                           augment="strong", max_batches=2, repeats=1)
-    s = r["summary"]
-    assert set(s) == {f"workers={w},cache={c}" for w in (0, 1) for c in (False, True)}
-    for w in (0, 1):
-        assert set(s[f"workers={w},cache=False"]) == {"workers", "cache", "cold_images_per_s"}
-        on = s[f"workers={w},cache=True"]
-        assert min(on["cold_images_per_s"], on["prefilled_images_per_s"], on["warm_images_per_s"]) > 0
-    assert all(row["images"] == 8 for row in r["runs"])

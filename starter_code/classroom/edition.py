@@ -1,66 +1,44 @@
-"""Hand the kit out as an assignment (issue #8): a student edition with the solutions cut out, and a grader.
+"""The student edition: the kit with the solutions cut out, a STUDENT.md, and a `make test` that reports per part.
 
 Solution regions (nbgrader / otter-grader convention), in .py files and notebook code cells: a `# BEGIN SOLUTION`
 line, then `# HINT: <one short hint>`, the reference code, and an `# END SOLUTION` line at the same indentation.
 In .py files a region sits inside a function body, so the student edition still imports.
 
 `make_student(DIR)` writes the whole project to DIR with every region replaced by
-`raise NotImplementedError("<hint>")` at the region's indentation, notebook outputs cleared and the hidden part
-tests (tests/classroom/) left out, then scans DIR and refuses to finish if any solution line is still there.
-
-`grade(SUBMISSION)` runs the kit's own hidden test of each part (tests/classroom/test_part_<name>.py) against the
-submission's code: one `python` subprocess per part, cwd and sys.path[0] = the submission, the kit's editable
-install taken off the import path, and a check that every `starter_code` module came from the submission.
+`raise NotImplementedError("<hint>")` at the region's indentation, notebook outputs cleared, the instructor's
+files (grader, its tests) left out, STUDENT.md added and pyproject.toml set to report "to do" parts, then scans
+DIR and refuses to finish if any solution line is still there.
 """
 
 from __future__ import annotations
 
-import argparse
 import ast
 import json
 import os
 import shutil
-import signal
+import string
 import subprocess
-import sys
-import tempfile
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .parts import PARTS, TOTAL_POINTS
 
 BEGIN_MARK = "# BEGIN SOLUTION"
 END_MARK = "# END SOLUTION"
 HINT_PREFIX = "# HINT:"
 LINE_LENGTH = 120  # as in pyproject.toml: long raise lines are wrapped
 DISTINCTIVE_CHARS = 20  # a solution line longer than this (stripped) must not appear in the student edition
-HIDDEN = ("tests/classroom/", "tests/test_classroom.py")  # instructor-only: the grader's tests and their test
+# instructor-only: the grader (its checks and reference-running code), this module, and their tests
+HIDDEN = ("tests/test_classroom", "starter_code/classroom/grader.py", "starter_code/classroom/checks.py",
+          "starter_code/classroom/harness.py", "starter_code/classroom/edition.py",
+          "starter_code/classroom/autograder.py", "starter_code/classroom/STUDENT.template.md")
+STUDENT_TEMPLATE = Path(__file__).with_name("STUDENT.template.md")
+TODO_PLUGIN = "starter_code.classroom.todo"
+# lint rules a stub trips until the student writes the code (a name only the solution used or defined)
+STUB_LINT = ("F401", "F821", "F841")
 SKIP_TOP = {".git", ".venv", "build", "runs"}
 SKIP_ANY = {".git", "__pycache__", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints", ".mypy_cache"}
-
-
-@dataclass(frozen=True)
-class Part:
-    """One graded part: the student's code, its points and the hidden test file tests/classroom/test_part_<name>.py."""
-
-    name: str
-    points: int
-    where: str
-
-    @property
-    def test_file(self) -> str:
-        return f"test_part_{self.name}.py"
-
-
-PARTS: tuple[Part, ...] = (
-    Part("metrics_update", 15, "starter_code/metrics.py: ConfusionMatrix.update"),
-    Part("metrics_compute", 15, "starter_code/metrics.py: ConfusionMatrix.compute"),
-    Part("train_step", 10, "starter_code/engine.py: train_one_epoch (forward + loss, backward + step)"),
-    Part("class_weights", 10, "starter_code/data/stats.py: class_weights (inverse and median formulas)"),
-    Part("transforms", 10, "starter_code/data/transforms.py: build_transform 'paper' and 'strong'"),
-    Part("double_conv", 10, "starter_code/models/unet.py: double_conv"),
-)
 
 
 class ClassroomError(ValueError):
@@ -80,7 +58,7 @@ class Region:
 
 def project_root() -> Path:
     """The kit's root folder (the one holding starter_code/)."""
-    return Path(__file__).resolve().parents[1]
+    return Path(__file__).resolve().parents[2]
 
 
 # --------------------------------------------------------------------------------------------- solution regions
@@ -181,18 +159,19 @@ def _public_notebook_code(data: bytes) -> str:
 
 
 # -------------------------------------------------------------------------------------------------- the files
-def _skipped(rel: str) -> bool:
+def _skipped(rel: str, hidden: bool = True) -> bool:
     parts = rel.split("/")
     if parts[0] in SKIP_TOP or (parts[0] == "data" and rel != "data/README.md"):
         return True
     if any(p in SKIP_ANY or p.endswith(".egg-info") for p in parts) or rel.endswith((".pyc", ".pyo")):
         return True
-    return rel.startswith(HIDDEN)
+    return hidden and rel.startswith(HIDDEN)
 
 
-def project_files(src: str | Path) -> list[str]:
+def project_files(src: str | Path, hidden: bool = True) -> list[str]:
     """Relative paths of the files a student edition is made from: `git ls-files` (tracked and untracked but
-    not ignored) in a git checkout, else a walk of the tree; build output, runs, data and caches left out."""
+    not ignored) in a git checkout, else a walk of the tree; build output, runs, data and caches left out, and the
+    instructor's files too unless `hidden` is False."""
     src = Path(src)
     rels: list[str] | None = None
     if (src / ".git").exists() and shutil.which("git"):
@@ -205,9 +184,9 @@ def project_files(src: str | Path) -> list[str]:
         for dirpath, dirnames, filenames in os.walk(src):
             rel_dir = Path(dirpath).relative_to(src).as_posix()
             prefix = "" if rel_dir == "." else rel_dir + "/"
-            dirnames[:] = sorted(d for d in dirnames if prefix + d == "data" or not _skipped(prefix + d + "/x"))
+            dirnames[:] = sorted(d for d in dirnames if prefix + d == "data" or not _skipped(prefix + d + "/x", hidden))
             rels += [prefix + f for f in filenames]
-    return sorted({r for r in rels if not _skipped(r) and (src / r).is_file()})
+    return sorted({r for r in rels if not _skipped(r, hidden) and (src / r).is_file()})
 
 
 def _read_text(path: Path) -> str | None:
@@ -302,24 +281,29 @@ def _make_student(out_dir: str | Path, src: str | Path | None = None) -> tuple[P
     # every text file (docs, tests and notebook markdown included)
     shared = solution & public
     distinctive = solution - shared
+    generated = {}
+    if (src / "starter_code" / "classroom" / "todo.py").is_file() and "pyproject.toml" in plan:
+        generated = {"STUDENT.md": student_md(),
+                     "pyproject.toml": student_pyproject(str(plan["pyproject.toml"], "utf-8"), regions_per_file)}
 
     out.mkdir(parents=True, exist_ok=True)
-    for rel, content in plan.items():
+    for rel, content in {**plan, **generated}.items():
         dest = out / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, str):
             dest.write_text(content, encoding="utf-8")
         else:
             dest.write_bytes(content)
-        shutil.copymode(src / rel, dest)
+        if (src / rel).is_file():
+            shutil.copymode(src / rel, dest)
     leaks = find_leaks(out, distinctive)
     if leaks:
         for child in out.iterdir():  # the folder was empty: remove what we wrote, never hand out a leaky edition
             shutil.rmtree(child) if child.is_dir() else child.unlink()
         raise ClassroomError(f"solution text left in the student edition (removed it again): {'; '.join(leaks[:5])}"
                              + (f" and {len(leaks) - 5} more" if len(leaks) > 5 else ""))
-    summary = {"files": len(plan), "regions": sum(regions_per_file.values()), "regions_per_file": regions_per_file,
-               "searched_lines": len(distinctive), "shared_lines": sorted(shared)}
+    summary = {"files": len({**plan, **generated}), "regions": sum(regions_per_file.values()),
+               "regions_per_file": regions_per_file, "searched_lines": len(distinctive), "shared_lines": sorted(shared)}
     return out, summary
 
 
@@ -330,190 +314,47 @@ def make_student(out_dir: str | Path, src: str | Path | None = None) -> Path:
     return _make_student(out_dir, src)[0]
 
 
-# ------------------------------------------------------------------------------------------------------ grader
-_RUNNER = r'''
-import json, os, sys
-sub, test, ini, out = sys.argv[1:5]
-res = {"passed": 0, "failed": 0, "first_failure": ""}
-
-def done(code):
-    with open(out, "w") as f:
-        json.dump(res, f)
-    sys.exit(code)
-
-sys.path.insert(0, sub)
-# the kit's editable install is a meta-path finder for starter_code: nothing may resolve to the kit
-sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
-root = os.path.realpath(sub) + os.sep
-
-def foreign():
-    return sorted(m for m, mod in list(sys.modules.items())
-                  if (m == "starter_code" or m.startswith("starter_code.")) and getattr(mod, "__file__", None)
-                  and not os.path.realpath(mod.__file__).startswith(root))
-
-try:
-    import starter_code
-except BaseException as e:
-    res["first_failure"] = f"cannot import starter_code: {type(e).__name__}: {e}".splitlines()[0]
-    done(3)
-if foreign():
-    res["first_failure"] = f"starter_code was imported from {starter_code.__file__}, not from the submission"
-    done(4)
-import pytest
-
-def first_line(report):
-    crash = getattr(report.longrepr, "reprcrash", None)
-    if crash is not None:
-        lines = [ln.strip() for ln in crash.message.splitlines() if ln.strip()]
-    else:  # e.g. a collection error: the exception is the last "E   ..." line of the text
-        text = [ln for ln in str(report.longrepr).splitlines() if ln.strip()]
-        lines = [ln[1:].strip() for ln in text if ln.startswith("E ")][-1:] or [ln.strip() for ln in text]
-    return lines[0] if lines else "failed"
-
-class Recorder:
-    def pytest_runtest_logreport(self, report):
-        if report.failed:
-            res["failed"] += 1
-            res["first_failure"] = res["first_failure"] or first_line(report)
-        elif report.passed and report.when == "call":
-            res["passed"] += 1
-
-    def pytest_collectreport(self, report):
-        if report.failed:
-            res["failed"] += 1
-            res["first_failure"] = res["first_failure"] or first_line(report)
-
-code = pytest.main([test, "-q", "-p", "no:cacheprovider", "-c", ini, "--rootdir", os.path.dirname(ini),
-                    "--tb=short"], plugins=[Recorder()])
-bad = foreign()
-if bad:
-    res["first_failure"] = "modules imported from outside the submission: " + ", ".join(bad)
-    done(4)
-done(int(code))
-'''
+def student_md() -> str:
+    """STUDENT.md of the student edition: the template with the table of parts filled in."""
+    rows = ["| order | part | what to write | where | points | public tests |", "|---|---|---|---|---|---|"]
+    for i, p in enumerate(PARTS, 1):
+        rows.append(f"| {i} | `{p.name}` | {p.title} | `{p.where}` | {p.points} | `{p.test_file}` |")
+    checks = []
+    for p in PARTS:
+        checks.append(f"- `{p.name}`: " + "; ".join(f"{c.name} ({c.points})" for c in p.checks))
+    return string.Template(STUDENT_TEMPLATE.read_text(encoding="utf-8")).substitute(
+        parts_table="\n".join(rows), checks="\n".join(checks), total=TOTAL_POINTS, n_parts=len(PARTS))
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def student_pyproject(text: str, regions_per_file: dict[str, int]) -> str:
+    """The edition's pyproject.toml: pytest loads the "to do" plugin, and ruff leaves alone the unused or
+    undefined names a stub leaves behind in the files that have exercises."""
+    lines = text.split("\n")
     try:
-        if hasattr(os, "killpg"):
-            os.killpg(proc.pid, signal.SIGKILL)  # the part's own session: pytest and anything it started
-        else:
-            proc.kill()
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _run_part(part: Part, submission: Path, tests_dir: Path, timeout: float) -> dict[str, Any]:
-    result: dict[str, Any] = {"part": part.name, "points": 0, "max_points": part.points, "passed": False,
-                              "tests": "", "failure": "", "seconds": 0.0, "where": part.where}
-    test_src = tests_dir / part.test_file
-    if not test_src.is_file():
-        result["failure"] = f"hidden test {test_src} is missing (grade with the instructor's kit)"
-        return result
-    with tempfile.TemporaryDirectory(prefix=f"grade-{part.name}-") as tmp:
-        tmp_path = Path(tmp)
-        test = tmp_path / part.test_file  # a copy outside both trees: no conftest or ini of either applies
-        shutil.copyfile(test_src, test)
-        ini = tmp_path / "pytest.ini"
-        ini.write_text("[pytest]\naddopts =\n")
-        out = tmp_path / "result.json"
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(submission), *filter(None, [env.get("PYTHONPATH")])])
-        env.update(PYTHONDONTWRITEBYTECODE="1", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", OMP_NUM_THREADS="1",
-                   MKL_NUM_THREADS="1")
-        t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-c", _RUNNER, str(submission), str(test), str(ini), str(out)],
-                                cwd=submission, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            stdout, stderr = proc.communicate()
-            timed_out = True
-        result["seconds"] = round(time.perf_counter() - t0, 1)
-        rec = json.loads(out.read_text()) if out.is_file() else {}
-    n_pass, n_fail = rec.get("passed", 0), rec.get("failed", 0)
-    result["tests"] = f"{n_pass}/{n_pass + n_fail}"
-    if timed_out:
-        result["failure"] = f"timed out after {timeout:g} s"
-    elif proc.returncode == 0 and n_fail == 0 and n_pass > 0:
-        result.update(passed=True, points=part.points)
+        section = lines.index("[tool.pytest.ini_options]")
+        at = next(i for i in range(section + 1, len(lines)) if lines[i].startswith("addopts = \""))
+    except (ValueError, StopIteration):
+        raise ClassroomError("pyproject.toml: no [tool.pytest.ini_options] addopts line to add the to-do plugin "
+                             "to") from None
+    lines[at] = lines[at].replace('addopts = "', f'addopts = "-p {TODO_PLUGIN} ', 1)
+    ignores = [f'"{rel}" = {json.dumps(list(STUB_LINT))}' for rel in sorted(regions_per_file)]
+    header = "[tool.ruff.lint.per-file-ignores]"
+    if header in lines:
+        lines[lines.index(header) + 1:lines.index(header) + 1] = ignores
     else:
-        tail = [ln for ln in (stderr or stdout).decode("utf-8", "replace").splitlines() if ln.strip()]
-        result["failure"] = rec.get("first_failure") or (tail[-1].strip() if tail else f"exit code {proc.returncode}")
-    return result
+        lines = [*lines[: len(lines) - (lines[-1] == "")], "", header, *ignores, ""]
+    return "\n".join(lines)
 
 
-def score_table(results: list[dict[str, Any]]) -> str:
-    """The printed score table: part, points, passed/failed, tests, time and the first line of the failure."""
-    rows = [f"{'part':<16s} {'points':>7s}  {'result':<6s} {'tests':>5s} {'time':>6s}  first failure"]
-    for r in results:
-        pts = f"{r['points']}/{r['max_points']}"
-        why = r["failure"] if len(r["failure"]) <= 100 else r["failure"][:97] + "..."
-        rows.append(f"{r['part']:<16s} {pts:>7s}  {'passed' if r['passed'] else 'FAILED':<6s} {r['tests']:>5s} "
-                    f"{r['seconds']:5.1f}s  {why}")
-    total, best = sum(r["points"] for r in results), sum(r["max_points"] for r in results)
-    rows.append(f"{'total':<16s} {f'{total}/{best}':>7s}")
-    return "\n".join(rows)
-
-
-def grade(submission_dir: str | Path, json_path: str | Path | None = None, timeout: float = 120,
-          parts: list[str] | None = None, jobs: int = 2, tests_dir: str | Path | None = None,
-          quiet: bool = False) -> list[dict[str, Any]]:
-    """Run each part's hidden test (the kit's tests/classroom/test_part_<name>.py) against the submission's
-    code, one subprocess per part with `timeout` seconds, `jobs` at a time; print the score table and return one
-    dict per part: part, points, max_points, passed, tests, failure (first line), seconds, where."""
-    submission = Path(submission_dir).expanduser().resolve()
-    if not (submission / "starter_code" / "__init__.py").is_file():
-        raise FileNotFoundError(f"{submission}: no starter_code/ package; pass the root folder of a submission")
-    tests_dir = Path(tests_dir) if tests_dir is not None else project_root() / "tests" / "classroom"
-    chosen = [p for p in PARTS if not parts or p.name in parts]
-    unknown = sorted(set(parts or []) - {p.name for p in PARTS})
-    if unknown:
-        raise ClassroomError(f"unknown part(s) {', '.join(unknown)}; parts: {', '.join(p.name for p in PARTS)}")
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        results = list(pool.map(lambda p: _run_part(p, submission, tests_dir, timeout), chosen))
-    if not quiet:
-        print(f"grading {submission}")
-        print(score_table(results))
-    if json_path is not None:
-        Path(json_path).write_text(json.dumps(
-            {"submission": str(submission), "score": sum(r["points"] for r in results),
-             "max_score": sum(r["max_points"] for r in results), "parts": results}, indent=2))
-    return results
-
-
-# ---------------------------------------------------------------------------------------------------------- CLI
-def add_classroom_parser(sub: Any) -> argparse.ArgumentParser:
-    """`classroom student --out DIR` and `classroom grade SUBMISSION [--json FILE]` under the kit's CLI."""
-    p = sub.add_parser("classroom", help="assignment mode: write the student edition, grade a submission")
-    csub = p.add_subparsers(dest="classroom_cmd", required=True)
-    s = csub.add_parser("student", help="write the student edition (solutions replaced by NotImplementedError)")
-    s.add_argument("--out", required=True, help="new or empty folder outside the kit")
-    s.add_argument("--src", help="kit to make it from (default: this kit)")
-    g = csub.add_parser("grade", help="run the hidden part tests against a submission; exit 0 only on full marks")
-    g.add_argument("submission", help="root folder of the student's copy of the kit")
-    g.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    g.add_argument("--timeout", type=float, default=120, help="seconds per part (default 120)")
-    g.add_argument("--parts", nargs="+", choices=[pt.name for pt in PARTS], help="grade only these parts")
-    g.add_argument("--jobs", type=int, default=2, help="parts graded at the same time (default 2)")
-    return p
-
-
-def cmd_classroom(args: argparse.Namespace) -> int:
-    """Run a parsed `classroom` command; `grade` returns 0 on full marks, 1 otherwise."""
-    if args.classroom_cmd == "student":
-        out, info = _make_student(args.out, args.src)
-        print(f"student edition written to {out}: {info['files']} files, {info['regions']} solution regions "
-              f"replaced in {len(info['regions_per_file'])} files; hidden tests ({HIDDEN[0]}) left out")
-        for rel, n in sorted(info["regions_per_file"].items()):
-            print(f"  {rel}: {n}")
-        if info["shared_lines"]:
-            print("note: these solution lines also appear outside the regions (e.g. bench.py), so students see them:")
-            for line in info["shared_lines"]:
-                print(f"  {line}")
-        return 0
-    results = grade(args.submission, args.json, args.timeout, args.parts, args.jobs)
-    return 0 if all(r["passed"] for r in results) else 1
+def cmd_student(out_dir: str | Path, src: str | Path | None = None) -> int:
+    """`classroom student --out DIR`: write the edition and say what was replaced."""
+    out, info = _make_student(out_dir, src)
+    print(f"student edition written to {out}: {info['files']} files, {info['regions']} solution regions "
+          f"replaced in {len(info['regions_per_file'])} files; the grader and its tests left out")
+    for rel, n in sorted(info["regions_per_file"].items()):
+        print(f"  {rel}: {n}")
+    if info["shared_lines"]:
+        print("note: these solution lines also appear outside the regions, so students see them:")
+        for line in info["shared_lines"]:
+            print(f"  {line}")
+    return 0

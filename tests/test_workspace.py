@@ -1,0 +1,225 @@
+"""workspace: profiles -> configs, where files go locally, and the Colab path simulated on CPU.
+
+The Colab tests put a stub `google.colab` in sys.modules whose `drive.mount` links the mount point to a shared
+temporary "Drive" folder, move the VM's /content to a temporary folder (KIT_COLAB_ROOT) and fetch the kit from a
+local git repository. pip is never run for real (it would reinstall the package under test).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from starter_code import workspace
+from starter_code.workspace import SetupError, settings, setup
+
+NOTEBOOK_01 = Path(__file__).resolve().parents[1] / "notebooks" / "01_baseline_fcn.ipynb"
+GIT = ["git", "-c", "user.name=kit", "-c", "user.email=kit@example.com"]
+
+
+# ------------------------------------------------------------------------------------------------- locally
+def test_profiles_resolve_to_configs() -> None:
+    colab = settings(profile="colab", quiet=True)
+    cfg = colab.config("cosine")
+    assert (cfg.dataset, cfg.epochs, cfg.image_size, cfg.batch_size) == ("voc", 30, 224, 16)
+    assert cfg.cache and cfg.scheduler == "cosine"  # Colab decodes once into memory; the experiment's diff kept
+    offline = settings(profile="offline", quiet=True)
+    assert not offline.config().cache and offline.config().dataset == "synthetic"
+    smoke = settings(profile="smoke", quiet=True)
+    assert (smoke.config().epochs, smoke.config().limit_train) == (1, 32)
+    assert smoke.config("unet_cpu").model_kwargs == {"base_width": 16}
+
+
+def test_profile_sets_only_environment_and_budget() -> None:
+    camvid = settings(profile="offline", dataset="camvid", data_root="/data/camvid", quiet=True)
+    with pytest.warns(UserWarning) as warned:
+        cfg = camvid.config("camvid_fast")
+    assert any("keeps its own epochs=55" in str(w.message) for w in warned)
+    assert cfg.cache and cfg.epochs == 55 and cfg.image_size == 224  # the recipe's own values are kept
+    assert cfg.data_root == "/data/camvid"
+    with pytest.raises(ValueError, match="camvid recipe"):
+        settings(profile="offline", quiet=True).config("camvid_fast")
+    assert settings(profile="offline", quiet=True).config("cosine", epochs=2).epochs == 2  # an explicit override
+    with pytest.raises(ValueError, match="unknown profile"):
+        settings(profile="gpu", quiet=True)
+
+
+def test_local_workspace_is_the_repository(monkeypatch, tmp_path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root / "notebooks")
+    monkeypatch.delenv("KIT_SMOKE_DIR", raising=False)
+    s = settings(quiet=True)
+    assert not s.colab and s.profile == "offline"
+    assert (s.runs_dir, s.figures_dir, s.docs_dir) == (root / "runs", root / "figures", root / "docs")
+    assert s.data_root == root / "data" / "synthetic"
+    smoke = settings(smoke=True, quiet=True)
+    assert smoke.runs_dir == root / "build" / "smoke" / "runs" and smoke.data_root == root / "data" / "synthetic-smoke"
+    monkeypatch.setenv("KIT_SMOKE_DIR", str(tmp_path))
+    assert settings(smoke=True, quiet=True).figures_dir == tmp_path / "figures"
+
+
+def test_notebook_paths_in_course_order() -> None:
+    names = [p.name[:2] for p in workspace.notebook_paths()]
+    assert names == sorted(names) and names[:2] == ["00", "01"]
+    assert [p.name for p in workspace.notebook_paths(["08"])] == ["08_results_comparison.ipynb"]
+
+
+# ----------------------------------------------------------------------------------------- simulated Colab
+@pytest.fixture
+def origin(tmp_path) -> Path:
+    """A local git repository standing in for the course's copy of the kit."""
+    repo = tmp_path / "origin"
+    (repo / "notebooks").mkdir(parents=True)
+    (repo / "notebooks" / "README.md").write_text("notebooks\n")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*GIT, "-C", str(repo), "add", "."], check=True)
+    subprocess.run([*GIT, "-C", str(repo), "commit", "-q", "-m", "kit"], check=True)
+    return repo
+
+
+@pytest.fixture
+def drive(tmp_path) -> Path:
+    """The student's Google Drive, shared by every simulated VM."""
+    d = tmp_path / "google-drive"
+    (d / "MyDrive").mkdir(parents=True)
+    return d
+
+
+@pytest.fixture
+def colab(tmp_path, monkeypatch, drive):
+    """A fresh simulated Colab VM: its /content in a temp folder, google.colab stubbed, pip recorded not run.
+    Returns a function making the next VM (same Drive, new disk) and the list of commands run."""
+    commands: list[list[str]] = []
+    real_run = workspace._run
+
+    def run(cmd, what, cwd=None):
+        commands.append(list(cmd))
+        if cmd[:3] == [sys.executable, "-m", "pip"]:
+            return subprocess.CompletedProcess(cmd, 0, "", "")
+        return real_run(cmd, what, cwd)
+
+    def mount(mountpoint: str) -> None:  # like Colab's: mounting again is a no-op
+        if not Path(mountpoint).exists():
+            Path(mountpoint).symlink_to(drive, target_is_directory=True)
+
+    google = types.ModuleType("google")
+    google.colab = types.ModuleType("google.colab")
+    google.colab.drive = types.SimpleNamespace(mount=mount)
+    monkeypatch.setitem(sys.modules, "google", google)
+    monkeypatch.setitem(sys.modules, "google.colab", google.colab)
+    monkeypatch.setattr(workspace, "_run", run)
+    monkeypatch.delenv("KIT_SMOKE_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)  # setup() moves into the kit's notebooks/; restored after the test
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    vms = iter(range(100))
+
+    def new_vm() -> Path:
+        vm = tmp_path / f"vm{next(vms)}"
+        vm.mkdir()
+        monkeypatch.setenv("KIT_COLAB_ROOT", str(vm))
+        return vm
+
+    new_vm()
+    return new_vm, commands
+
+
+def test_setup_on_colab_puts_the_workspace_on_drive(colab, origin, drive) -> None:
+    new_vm, commands = colab
+    vm = Path(workspace.colab_root())
+    s = setup(str(origin), profile="offline", prepare=False, quiet=True)
+    kit = vm / "kit"
+    assert (kit / "notebooks" / "README.md").is_file() and Path.cwd() == kit / "notebooks"
+    assert str(kit) in sys.path and workspace.project_root() == kit
+    pip = [c for c in commands if "pip" in c]
+    assert pip == [[sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", str(kit)]]
+    ws = drive / "MyDrive" / workspace.DRIVE_FOLDER
+    assert s.colab and (s.runs_dir, s.figures_dir, s.docs_dir) == (vm / "drive" / "MyDrive" / "voc-kit" / "runs",
+                                                                  vm / "drive" / "MyDrive" / "voc-kit" / "figures",
+                                                                  vm / "drive" / "MyDrive" / "voc-kit" / "docs")
+    assert s.data_root == vm / "data" / "synthetic"  # datasets on the VM's own disk
+    s.runs_dir.mkdir(parents=True)
+    (s.runs_dir / "baseline-synthetic").mkdir()
+    assert (ws / "runs" / "baseline-synthetic").is_dir()  # really on the Drive
+
+    vm2 = new_vm()  # a new VM for the next notebook: a fresh disk, the same Drive
+    s2 = setup(str(origin), profile="offline", prepare=False, quiet=True)
+    assert (vm2 / "kit" / ".git").is_dir() and s2.runs_dir.resolve() == s.runs_dir.resolve()
+    assert [p.name for p in s2.runs_dir.iterdir()] == ["baseline-synthetic"]
+
+
+def test_setup_updates_the_kit_and_installs_once_per_vm(colab, origin) -> None:
+    _, commands = colab
+    setup(str(origin), profile="offline", prepare=False, quiet=True)
+    (origin / "NEW.md").write_text("a fix\n")
+    subprocess.run([*GIT, "-C", str(origin), "add", "."], check=True)
+    subprocess.run([*GIT, "-C", str(origin), "commit", "-q", "-m", "fix"], check=True)
+    setup(str(origin), profile="offline", prepare=False, quiet=True)  # the notebook run again on the same VM
+    assert (workspace.colab_root() / "kit" / "NEW.md").is_file()
+    assert sum("pip" in c for c in commands) == 1
+    assert [c[-3:] for c in commands if "pull" in c] == [["pull", "--ff-only", "-q"]]
+
+
+def test_placeholder_url_fails_in_one_line_before_git(colab) -> None:
+    _, commands = colab
+    with pytest.raises(SetupError) as e:
+        setup("https://github.com/YOUR-COURSE/voc-segmentation-kit", profile="offline", prepare=False, quiet=True)
+    assert "set REPO_URL in the notebook's first cell" in str(e.value) and "\n" not in str(e.value)
+    assert commands == []
+    with pytest.raises(SetupError, match="REPO_URL is None"):
+        workspace.install_kit(None)
+
+
+def test_a_bad_url_fails_in_one_line(colab, tmp_path) -> None:
+    with pytest.raises(SetupError, match=r"^git clone .*/nowhere failed: ") as e:
+        setup(str(tmp_path / "nowhere"), profile="offline", prepare=False, quiet=True)
+    assert "\n" not in str(e.value)
+
+
+def test_no_gpu_needs_an_explicit_cpu_profile(colab, origin, monkeypatch, capsys) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SetupError, match=r"no GPU .*Runtime > Change runtime type.*profile = \"offline\""):
+        setup(str(origin), prepare=False, quiet=True)  # the default on Colab: the GPU profile
+    s = setup(str(origin), profile="offline", prepare=False, quiet=True)
+    assert s.profile == "offline" and "no GPU: training on the CPU" in capsys.readouterr().out
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert setup(str(origin), prepare=False, quiet=True).profile == "colab"
+
+
+# ---------------------------------------------------------------------------------------- the setup cell
+def _cell(index: int) -> str:
+    nb = nbformat.read(NOTEBOOK_01, as_version=4)
+    return nb.cells[index].source
+
+
+def _run_setup_cell(repo_url: str | None = None) -> dict:
+    """Execute notebook 01's parameters and setup cells as IPython would (magics turned into calls), with
+    `repo_url` in place of the committed REPO_URL when given."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    ns: dict = {"get_ipython": lambda: types.SimpleNamespace(run_line_magic=lambda *a: None)}
+    exec(_cell(0), ns)
+    ns.update(profile="offline", **({"REPO_URL": repo_url} if repo_url else {}))
+    exec(TransformerManager().transform_cell(_cell(2)), ns)
+    return ns
+
+
+def test_setup_cell_on_colab_clones_then_calls_setup(colab, origin, monkeypatch) -> None:
+    monkeypatch.setattr(workspace, "prepare_data", lambda s: s.data_root)
+    ns = _run_setup_cell(str(origin))
+    kit = workspace.colab_root() / "kit"
+    assert ns["KIT"] == str(kit) and sys.path[0] == str(kit) and (kit / ".git").is_dir()
+    assert ns["S"].colab and ns["S"].runs_dir.parent.name == workspace.DRIVE_FOLDER
+
+
+def test_setup_cell_placeholder_stops_before_git(colab) -> None:
+    _, commands = colab
+    with pytest.raises(SystemExit, match="set REPO_URL in the first cell"):
+        _run_setup_cell()  # the notebook as committed, REPO_URL still the placeholder
+    assert not (workspace.colab_root() / "kit").exists() and commands == []
