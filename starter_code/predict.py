@@ -225,18 +225,6 @@ def predict_files(run_dir: str | Path, paths: list[str | Path], out_dir: str | P
 
 
 # ------------------------------------------------------------------------------------------------------ CLI
-def add_predict_parser(sub: Any) -> argparse.ArgumentParser:
-    """`predict --run RUN_DIR IMAGE... --out DIR [--device]` on the CLI's subparsers."""
-    p = sub.add_parser("predict", help="segment your own images with a trained run",
-                       description="Writes <name>.png (class indices), <name>_overlay.png and <name>_legend.png "
-                                   "per image.")
-    p.add_argument("--run", required=True, metavar="RUN_DIR", help="run directory holding best.pt")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (anything PIL reads)")
-    p.add_argument("--out", required=True, metavar="DIR", help="folder for the PNGs (created if missing)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
-    return p
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
     """Run predict_files and print one line per image."""
     results = predict_files(args.run, args.images, args.out, device=args.device)

@@ -18,7 +18,7 @@ import pytest
 from starter_code.classroom import PARTS
 from starter_code.classroom.checks import CHECKS, INPUTS
 from starter_code.classroom.edition import make_student, project_root
-from starter_code.classroom.grader import find_submission, grade, grade_all, gradescope_results
+from starter_code.classroom.grader import GradingError, find_submission, grade, grade_all, gradescope_results
 from starter_code.classroom.parts import TOTAL_POINTS
 
 ROOT = project_root()
@@ -41,7 +41,7 @@ def _checks(r: dict) -> dict[str, dict]:
 def test_every_check_has_a_test_and_points() -> None:
     assert set(INPUTS) == set(CHECKS) == {p.name for p in PARTS}
     for p in PARTS:
-        assert [c.name for c in p.checks] == list(CHECKS[p.name]) or set(CHECKS[p.name]) == {c.name for c in p.checks}
+        assert set(CHECKS[p.name]) == {c.name for c in p.checks} and len(p.checks) == len(CHECKS[p.name])
         assert all(c.points > 0 for c in p.checks)
     assert TOTAL_POINTS == sum(p.points for p in PARTS) == 120
 
@@ -81,6 +81,11 @@ def test_the_grader_never_falls_back_to_the_kit(student: Path, tmp_path: Path) -
     (sub / "starter_code" / "data" / "stats.py").unlink()
     (r,) = grade(sub, parts=["class_weights"], quiet=True)
     assert r["points"] == 0 and "starter_code.data.stats" in r["error"], r
+
+
+def test_run_as_an_unknown_user_is_refused_before_grading(tmp_path: Path) -> None:
+    with pytest.raises(GradingError, match="no-such-user"):
+        grade(ROOT, parts=["class_weights"], run_as="no-such-user", quiet=True)
 
 
 def test_an_upload_folder_is_found_and_a_missing_one_named(student: Path, tmp_path: Path) -> None:
@@ -148,6 +153,26 @@ def test_typical_mistakes_lose_exactly_their_checks(tmp_path: Path) -> None:
     assert results["class_weights"]["points"] == 4  # median right; inverse (and its clipped case) wrong
     # feedback never shows an expected value: no message quotes a number from the reference outputs
     assert all(len(msg) < 400 for msgs in failed.values() for msg in msgs.values())
+
+
+def test_the_report_bugs_in_the_engine_lose_their_checks(tmp_path: Path) -> None:
+    """The loss that drops the class weights, and evaluate counting only the last batch."""
+    sub = _mutant(tmp_path, {"engine.py": [
+        ("return nn.CrossEntropyLoss(weight=weight, ignore_index=IGNORE_INDEX)",
+         "return nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)"),
+        ("    cm = ConfusionMatrix(num_classes, IGNORE_INDEX, device=device)\n", ""),
+        ("        cm.update(logits.argmax(1), masks)",
+         "        cm = ConfusionMatrix(num_classes, IGNORE_INDEX, device=device)\n"
+         "        cm.update(logits.argmax(1), masks)"),
+    ]})
+    results = _by_part(grade(sub, parts=["criterion", "evaluate"], quiet=True))
+    crit, ev = _checks(results["criterion"]), _checks(results["evaluate"])
+    assert "never reach the loss" in crit["class weights of the training set reach the loss"]["message"]
+    assert results["criterion"]["points"] == 7
+    assert not ev["one confusion matrix over the split (not a mean of per-batch metrics)"]["passed"]
+    assert not ev["every non-void pixel counted once, at the mask's resolution"]["passed"]
+    assert ev["mean loss weighted by batch size"]["passed"] and ev["model in eval mode"]["passed"]
+    assert results["evaluate"]["points"] == 5
 
 
 # --------------------------------------------------------------------------------------------- forgeries

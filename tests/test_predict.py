@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import urllib.request
 from urllib.error import URLError
 
@@ -11,12 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
+from starter_code.cli import build_parser
 from starter_code.config import Config
 from starter_code.data import DataError
 from starter_code.data.classes import IGNORE_INDEX, VOC_CLASSES, VOC_INFO
 from starter_code.models import build_model
 from starter_code.predict import (
-    add_predict_parser,
     cmd_predict,
     overlay,
     predict_files,
@@ -181,11 +180,9 @@ def test_resnet_run_predicts_offline_without_imagenet_cache(tmp_path, images, mo
 
 def test_cmd_predict(tmp_path, images, capsys):
     run = make_run(tmp_path / "run")
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    add_predict_parser(sub)
     out = tmp_path / "cli_out"
-    args = parser.parse_args(["predict", "--run", str(run), *map(str, images), "--out", str(out), "--device", "cpu"])
+    args = build_parser().parse_args(["predict", "--run", str(run), *map(str, images), "--out", str(out),
+                                      "--device", "cpu"])
     assert cmd_predict(args) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(
         f"{img.stem}{s}" for img in images for s in (".png", "_overlay.png", "_legend.png"))
