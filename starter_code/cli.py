@@ -104,6 +104,16 @@ def _report_parser(sub: Any) -> None:
     p.add_argument("--intro", default="", help="a paragraph under the section's title")
 
 
+def _course_parser(sub: Any) -> None:
+    p = sub.add_parser("course", help="instructors: point the kit at the course's copy of it")
+    csub = p.add_subparsers(dest="course_cmd", required=True)
+    u = csub.add_parser("set-url", help="write the repository URL into every notebook (REPO_URL) and the README's "
+                                        "Open in Colab links")
+    u.add_argument("url", help="the git URL students clone, e.g. https://github.com/ORG/voc-segmentation-kit")
+    u.add_argument("--branch", default="main", help="the branch the Open in Colab links open (default main)")
+    u.add_argument("--root", default=None, help="the kit's folder (default: this repository)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The CLI's argument parser."""
     parser = argparse.ArgumentParser(prog="python -m starter_code", description=__doc__)
@@ -114,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     _notebooks_parser(sub)
     _report_parser(sub)
     _predict_parser(sub)
+    _course_parser(sub)
     from .classroom import add_classroom_parser
 
     add_classroom_parser(sub)
@@ -303,8 +314,19 @@ def cmd_classroom(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_course(args: argparse.Namespace) -> int:
+    from .workspace import github_repo, set_repo_url
+
+    changed = set_repo_url(args.url, args.root, args.branch)
+    print("\n".join(f"updated {p}" for p in changed) or f"REPO_URL is already {args.url}: nothing changed")
+    if github_repo(args.url) is None:
+        print("note: Open in Colab links can only open GitHub repositories; README.md's links were left as they are")
+    return 0
+
+
 COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate, "notebooks": cmd_notebooks,
-            "report": cmd_report, "predict": cmd_predict, "classroom": cmd_classroom}
+            "report": cmd_report, "predict": cmd_predict, "classroom": cmd_classroom,
+            "course": cmd_course}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,7 +48,8 @@ class Config:
     class_weights: str | None = None  # None | inverse | median
     weight_clip: float | None = None
     patience: int | None = 5  # early stopping on val mIoU; None = never stop early
-    time_limit_min: float | None = None  # stop (keeping the best epoch) before an epoch would end past this
+    budget_min: float | None = None  # minutes fit may take (set-up included); epochs and lr schedule fit into it
+    keep: str = "best"  # the epoch the run reports (best.pt, metrics.json): best val mIoU, or the last one
     # runtime
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | mps
@@ -112,7 +113,7 @@ EXPERIMENTS: dict[str, Config] = {
     "camvid_fast": replace(BASELINE, name="camvid_fast", dataset="camvid", data_root="data/camvid",
                            model="unet_small", image_size=224, eval_size=240, augment="paper",
                            class_weights="median", weight_clip=10.0, scheduler="cosine", epochs=55, batch_size=8,
-                           patience=None, cache=True, time_limit_min=29.0),
+                           patience=None, cache=True, budget_min=29.0, keep="last"),
 }
 
 # Where a run executes, never what it learns: set by a notebook profile or the command line.
@@ -127,6 +128,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "augment": ("none", "paper", "strong"),
     "scheduler": (None, "cosine"),
     "class_weights": (None, "inverse", "median"),
+    "keep": ("best", "last"),
     "device": ("auto", "cpu", "cuda", "mps"),
 }
 

@@ -1,7 +1,9 @@
 """The one training engine every notebook and the CLI use: fit / train_one_epoch / evaluate.
 
 `fit` builds its parts, optionally resumes from last.pt, then trains and validates epoch after epoch, writing the
-run directory through `checkpoint` (one writer per file) and returning a `runs.Run`.
+run directory through `checkpoint` (one writer per file) and returning a `runs.Run`. With a time budget
+(`budget_min`) the number of epochs and the learning-rate schedule are fitted to the time, re-planned after every
+epoch from its measured cost, so the schedule ends at eta_min when the budget ends, on a fast box or a slow one.
 """
 
 from __future__ import annotations
@@ -9,10 +11,10 @@ from __future__ import annotations
 import math
 import os
 import random
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 import numpy as np
@@ -42,10 +44,19 @@ from .checkpoint import (
 from .config import Config
 from .data import IGNORE_INDEX, build_datasets
 from .data.stats import class_stats, class_weights
-from .distributed import DistInfo, ShardSampler, all_reduce_sum, barrier, init_distributed, sync_buffers
+from .distributed import (
+    DistInfo,
+    ShardSampler,
+    all_reduce_sum,
+    barrier,
+    current,
+    init_distributed,
+    sync_buffers,
+)
 from .metrics import ConfusionMatrix
 from .models import build_model
 from .runs import Run, run_dir_for
+from .slowdown import slowed
 
 
 # ----------------------------------------------------------------------------------------------- runtime set-up
@@ -131,22 +142,29 @@ def param_groups(model: nn.Module, cfg: Config) -> list[dict[str, Any]]:
             {"params": rest, "lr": cfg.lr, "name": "decoder"}]
 
 
-def lr_factor(cfg: Config, epoch: int, base_lr: float) -> float:
-    """Multiplier of the base lr at `epoch` (0-based): linear warmup, then cosine from base to eta_min."""
+def lr_factor(cfg: Config, epoch: int, base_lr: float, position: float | None = None) -> float:
+    """Multiplier of the base lr at `epoch` (0-based): linear warmup, then cosine from the base lr (first epoch
+    after the warmup) down to eta_min (last epoch). `position` (0 = start, 1 = end) places the epoch on the cosine
+    instead of its index: a run with a time budget passes the position its plan gave the epoch."""
     if epoch < cfg.warmup_epochs:
         return (epoch + 1) / (cfg.warmup_epochs + 1)
     if cfg.scheduler is None:
         return 1.0
     if cfg.scheduler != "cosine":
         raise ValueError(f"unknown scheduler {cfg.scheduler!r}; expected None or 'cosine'")
-    t, total = epoch - cfg.warmup_epochs, max(1, cfg.epochs - cfg.warmup_epochs)
-    lr = cfg.eta_min + (base_lr - cfg.eta_min) * (1 + math.cos(math.pi * t / total)) / 2
+    if position is None:
+        t, total = epoch - cfg.warmup_epochs, cfg.epochs - cfg.warmup_epochs
+        position = t / (total - 1) if total > 1 else 0.0
+    lr = cfg.eta_min + (base_lr - cfg.eta_min) * (1 + math.cos(math.pi * min(position, 1.0))) / 2
     return lr / base_lr
 
 
-def build_scheduler(cfg: Config, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
-    """Epoch-wise schedule (stepped once per epoch), one closed-form lambda per parameter group."""
-    lambdas = [lambda e, b=g["lr"]: lr_factor(cfg, e, b) for g in optimizer.param_groups]
+def build_scheduler(cfg: Config, optimizer: torch.optim.Optimizer, plan: Mapping[int, float] | None = None
+                    ) -> torch.optim.lr_scheduler.LambdaLR:
+    """Epoch-wise schedule (stepped once per epoch), one closed-form lambda per parameter group. `plan` maps an
+    epoch to its position on the cosine (a budgeted run fills it as it goes); other epochs use their index."""
+    plan = {} if plan is None else plan
+    lambdas = [lambda e, b=g["lr"]: lr_factor(cfg, e, b, plan.get(e)) for g in optimizer.param_groups]
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambdas)
 
 
@@ -215,24 +233,28 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, criterion: nn.Module, 
 def evaluate(model: nn.Module, loader: DataLoader, num_classes: int, device: torch.device,
              criterion: nn.Module | None = None, amp: bool = False, channels_last: bool = False,
              progress: bool = True, desc: str = "eval") -> dict[str, Any]:
-    """Loss and dataset-level metrics (one confusion matrix over the whole loader), at the masks' resolution."""
+    """Dataset-level metrics (one confusion matrix over the whole loader) at the masks' resolution, the criterion's
+    loss ("loss", NaN without one) and the plain cross-entropy ("ce": unweighted, void ignored), which compares runs
+    trained with different losses."""
     # BEGIN SOLUTION
-    # HINT: eval mode; ONE ConfusionMatrix updated per batch (forward_logits at the mask size), loss x batch size
+    # HINT: eval mode; ONE ConfusionMatrix updated per batch (forward_logits at the mask size); losses x batch size
     model.eval()
     cm = ConfusionMatrix(num_classes, IGNORE_INDEX, device=device)
-    loss_sum, n = torch.zeros((), device=device), 0
+    loss_sum, ce_sum, n = torch.zeros((), device=device), torch.zeros((), device=device), 0
     for images, masks in tqdm(loader, desc=desc, leave=False, disable=not progress):
         images, masks = _to_device(images, device, channels_last), masks.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
             logits = forward_logits(model, images, masks.shape[-2:])
         if criterion is not None:
             loss_sum += criterion(logits.float(), masks) * images.shape[0]
-            n += images.shape[0]
+        ce_sum += F.cross_entropy(logits.float(), masks, ignore_index=IGNORE_INDEX) * images.shape[0]
+        n += images.shape[0]
         cm.update(logits.argmax(1), masks)
     all_reduce_sum(cm.mat)  # every process saw a disjoint shard: the sum is the whole split's matrix
-    sums = all_reduce_sum(torch.stack([loss_sum.float(), torch.tensor(float(n), device=device)]))
+    sums = all_reduce_sum(torch.stack([loss_sum.float(), ce_sum.float(), torch.tensor(float(n), device=device)]))
     out = cm.compute()
-    out["loss"] = (sums[0] / sums[1]).item() if sums[1] > 0 else float("nan")
+    out["loss"] = (sums[0] / sums[2]).item() if criterion is not None and sums[2] > 0 else float("nan")
+    out["ce"] = (sums[1] / sums[2]).item() if sums[2] > 0 else float("nan")
     return out
     # END SOLUTION
 
@@ -258,12 +280,33 @@ def early_stop_epoch(scores: list[float], patience: int | None) -> int | None:
     return None
 
 
-def over_time_limit(cfg: Config, elapsed_s: float, history: list[dict[str, Any]]) -> bool:
-    """True when one more epoch (as long as the slowest so far) would end past cfg.time_limit_min.
-    A guard for slower machines: a recipe sized to its budget never triggers it on the machine it was sized on."""
-    if cfg.time_limit_min is None or not history:
-        return False
-    return elapsed_s + max(h["seconds"] for h in history) > 60 * cfg.time_limit_min
+def epochs_that_fit(cfg: Config, elapsed: float, costs: Sequence[float]) -> int | None:
+    """How many more epochs fit in cfg.budget_min after `elapsed` seconds, each costing as much as the slowest of
+    the last three (`costs`: seconds per epoch, validation and checkpoints included); None without a budget."""
+    if cfg.budget_min is None:
+        return None
+    if not costs:
+        return cfg.epochs
+    return max(0, math.floor((60 * cfg.budget_min - elapsed) / max(costs[-3:])))
+
+
+def next_position(cfg: Config, done: int, position: float, more: int) -> float | None:
+    """The budget's plan after `done` epochs: the next epoch's position on the cosine, or None to stop here.
+
+    `position` is the epoch just trained's, `more` how many epochs still fit. The next epoch is placed as if the run
+    had min(cfg.epochs, done + more) epochs, never behind the last position; when at most one more fits, it is the
+    last and trains at eta_min (position 1). A run stops once an epoch trained at eta_min, or (without a scheduler)
+    when no epoch fits, so the schedule is never cut short. If an epoch ran slower than all three before it, so
+    that none fits any more, the eta_min epoch still runs: the budget is then overrun by less than one epoch."""
+    if cfg.scheduler is None:
+        return None if more == 0 else position
+    if position >= 1.0:
+        return None
+    if more <= 1:
+        return 1.0
+    total = min(cfg.epochs, done + more) - cfg.warmup_epochs
+    t = done - cfg.warmup_epochs
+    return max(position, t / (total - 1) if total > 1 else 1.0)
 
 
 @dataclass
@@ -281,6 +324,7 @@ class Parts:
     scaler: torch.amp.GradScaler | None
     criterion: nn.Module
     workers: int
+    plan: dict[int, float] = field(default_factory=dict)  # epoch -> cosine position, filled by a budgeted run
 
 
 @dataclass
@@ -290,9 +334,12 @@ class FitState:
     history: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, Any] = field(default_factory=lambda: {"miou": -1.0, "epoch": -1, "metrics": {}})
     start: int = 0  # the first (0-based) epoch still to train
-    stopped: int | None = None  # 1-based epoch after which training stopped early
-    stop_reason: str | None = None  # None | "early_stop" | "time_limit"
+    stopped: int | None = None  # 1-based epoch after which training stopped before cfg.epochs
+    stop_reason: str | None = None  # None | "early_stop" | "budget"
     elapsed: float = 0.0  # seconds of fit so far, over every session of a resumed run
+    position: float = 0.0  # where the last epoch trained sits on the cosine (a budgeted run's plan)
+    costs: list[float] = field(default_factory=list)  # seconds each epoch cost, validation and checkpoints included
+    last_end: float | None = None  # `elapsed` when this session's previous epoch ended (not saved)
 
 
 def build_parts(cfg: Config, datasets: tuple[Any, Any] | None, progress: bool) -> Parts:
@@ -318,13 +365,14 @@ def build_parts(cfg: Config, datasets: tuple[Any, Any] | None, progress: bool) -
         train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
                                               find_unused_parameters=cfg.freeze_encoder_epochs > 0)
     optimizer = torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = build_scheduler(cfg, optimizer)
+    plan: dict[int, float] = {}
+    scheduler = build_scheduler(cfg, optimizer, plan)
     scaler = torch.amp.GradScaler(device.type, enabled=True) if amp_enabled(cfg, device) else None
     criterion = build_criterion(cfg, train_ds, device, progress)
     workers = cfg.workers if cfg.workers >= 0 else default_workers(device)
     step_model = torch.compile(train_model) if cfg.compile else train_model
     return Parts(device, dist_info, train_ds, val_ds, model, step_model, optimizer, scheduler, scaler, criterion,
-                 workers)
+                 workers, plan)
 
 
 def resume_from(cfg: Config, p: Parts, last_path: Path, run_dir: Path, best_dirs: list[Path]) -> FitState:
@@ -340,7 +388,8 @@ def resume_from(cfg: Config, p: Parts, last_path: Path, run_dir: Path, best_dirs
         p.scaler.load_state_dict(ckpt["scaler"])
     stopped = ckpt.get("stopped_epoch")
     reason = ckpt["stop_reason"] if "stop_reason" in ckpt else implied_stop_reason(cfg, stopped, ckpt["best"]["epoch"])
-    s = FitState(ckpt["history"], ckpt["best"], ckpt["epoch"] + 1, stopped, reason, ckpt.get("elapsed", 0.0))
+    s = FitState(ckpt["history"], ckpt["best"], ckpt["epoch"] + 1, stopped, reason, ckpt.get("elapsed", 0.0),
+                 ckpt.get("position", 0.0), list(ckpt.get("costs", [])))
     set_rng_state(ckpt["rng"])
     if p.dist.is_main:
         remove_temp_files(run_dir, last_path.parent)
@@ -352,65 +401,74 @@ def resume_from(cfg: Config, p: Parts, last_path: Path, run_dir: Path, best_dirs
 def train_epoch(cfg: Config, p: Parts, epoch: int, val_loader: DataLoader, progress: bool
                 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train one epoch and validate: (the history row, the validation metrics)."""
-    t0 = time.perf_counter()
+    t0 = perf_counter()
     seed_everything(cfg.seed * 1000 + epoch + 7919 * p.dist.rank)  # depends on (seed, epoch, rank) only
     if cfg.freeze_encoder_epochs and hasattr(p.model, "encoder"):
         p.model.encoder.requires_grad_(epoch >= cfg.freeze_encoder_epochs)
-    train_loader = make_loader(p.train_ds, cfg.batch_size, True, p.device, p.workers, cfg.seed, epoch, p.dist)
+    train_loader = slowed(make_loader(p.train_ds, cfg.batch_size, True, p.device, p.workers, cfg.seed, epoch, p.dist))
     lr = p.optimizer.param_groups[-1]["lr"]
     train_loss = train_one_epoch(p.step_model, train_loader, p.criterion, p.optimizer, p.device, epoch, p.scaler,
                                  cfg.channels_last, progress)
-    p.scheduler.step()
     sync_buffers(p.model)
     val = evaluate(p.model, val_loader, p.train_ds.info.num_classes, p.device, p.criterion,
                    amp_enabled(cfg, p.device), cfg.channels_last, progress, desc=f"epoch {epoch + 1} val")
-    row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"], "val_miou": val["miou"],
-           "val_pixel_acc": val["pixel_acc"], "val_mean_class_acc": val["mean_class_acc"], "lr": lr,
-           "seconds": time.perf_counter() - t0}
+    row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"], "val_ce": val["ce"],
+           "val_miou": val["miou"], "val_pixel_acc": val["pixel_acc"], "val_mean_class_acc": val["mean_class_acc"],
+           "lr": lr, "seconds": perf_counter() - t0}
     return row, val
 
 
 def record_epoch(cfg: Config, s: FitState, row: dict[str, Any], val: dict[str, Any], classes: Sequence[str],
                  elapsed: float, device: torch.device) -> bool:
-    """Add an epoch to the state (history, best epoch, whether and why to stop); True when it is a new best."""
+    """Add an epoch to the state (history, the epoch to keep, whether and why to stop, the budget's plan for the
+    next epoch); True when this epoch becomes the one the run reports."""
+    rank0 = torch.tensor([elapsed, row["seconds"]] if current().is_main else [0.0, 0.0], dtype=torch.float64,
+                         device=device)
+    elapsed, seconds = all_reduce_sum(rank0).tolist()  # every rank plans with rank 0's clock
     s.history.append(row)
-    s.elapsed = elapsed
-    improved = val["miou"] > s.best["miou"]
-    if improved:
+    s.costs.append(elapsed - s.last_end if s.last_end is not None else seconds)
+    s.elapsed, s.last_end = elapsed, elapsed
+    kept = cfg.keep == "last" or val["miou"] > s.best["miou"]
+    if kept:
         s.best = {"miou": val["miou"], "epoch": row["epoch"], "metrics": _named_metrics(val, classes)}
     s.stopped = early_stop_epoch([h["val_miou"] for h in s.history], cfg.patience)  # the one stopping rule
     s.stop_reason = None if s.stopped is None else "early_stop"
-    late = over_time_limit(cfg, elapsed, s.history) and row["epoch"] < cfg.epochs
-    late = bool(all_reduce_sum(torch.tensor(float(late), device=device)) > 0)  # every rank stops together
-    if s.stopped is None and late:
-        s.stopped, s.stop_reason = row["epoch"], "time_limit"
-    return improved
+    more = epochs_that_fit(cfg, elapsed, s.costs)
+    if s.stopped is None and more is not None and row["epoch"] < cfg.epochs:
+        position = next_position(cfg, row["epoch"], s.position, more)
+        if position is None:
+            s.stopped, s.stop_reason = row["epoch"], "budget"
+        else:
+            s.position = position
+    return kept
 
 
-def save_epoch(cfg: Config, p: Parts, s: FitState, improved: bool, last_path: Path, run_dir: Path,
+def save_epoch(cfg: Config, p: Parts, s: FitState, kept: bool, last_path: Path, run_dir: Path,
                best_dirs: list[Path]) -> None:
-    """last.pt, then best.pt (when improved), then history.json: a resume can always rebuild what comes later."""
+    """last.pt, then best.pt (when this epoch is kept), then history.json: a resume can always rebuild what comes
+    later."""
     weights, classes = plain_state_dict(p.model), list(p.train_ds.info.classes)
     save_last(last_path, {
         "model": weights, "optimizer": p.optimizer.state_dict(), "scheduler": p.scheduler.state_dict(),
         "scaler": p.scaler.state_dict() if p.scaler else None, "epoch": len(s.history) - 1, "history": s.history,
         "best": s.best, "stopped_epoch": s.stopped, "stop_reason": s.stop_reason, "elapsed": s.elapsed,
-        "rng": rng_state(), "config": cfg.to_dict(), "classes": classes})
-    if improved:
+        "position": s.position, "costs": s.costs, "rng": rng_state(), "config": cfg.to_dict(), "classes": classes})
+    if kept:
         save_best(best_dirs, weights, cfg.to_dict(), s.best["epoch"], classes, s.best["metrics"])
     write_history(run_dir, s.history, s.best["epoch"], s.stopped, s.stop_reason, round(s.elapsed, 1))
 
 
 def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool | str = False, progress: bool = True,
         datasets: tuple[Any, Any] | None = None, checkpoint_dir: str | Path | None = None) -> Run:
-    """Train `cfg` end to end and return the run with its best model (by val mIoU), history and metrics.
+    """Train `cfg` end to end and return the run with the model it keeps (best by val mIoU, or the last epoch with
+    keep="last"), its history and metrics.
 
     `resume=True` continues from `checkpoint_dir/last.pt` (default: the run dir), refusing a different config;
     `resume="auto"` does so only when last.pt exists (re-run the same cell after a Colab disconnect).
     `checkpoint_dir` may point elsewhere (e.g. a Google Drive folder on Colab): it then holds last.pt and a copy
     of best.pt, so a resume on a new machine, with a new run dir, ends exactly as an uninterrupted run.
     """
-    t_start = time.perf_counter()
+    t_start = perf_counter()
     run_dir = Path(run_dir) if run_dir is not None else run_dir_for(cfg)
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else run_dir
     for d in (run_dir, ckpt_dir):
@@ -421,7 +479,7 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool | str = Fal
     if resume == "auto":
         resume = last_path.exists()
     s = resume_from(cfg, p, last_path, run_dir, best_dirs) if resume else FitState()
-    t_start -= s.elapsed  # the time limit and fit_seconds count every session of a resumed run
+    t_start -= s.elapsed  # the budget and fit_seconds count every session of a resumed run
     if main:
         write_config(run_dir, cfg)
     val_loader = make_loader(p.val_ds, eval_batch_size(p.val_ds, cfg.batch_size), False, p.device, p.workers,
@@ -431,12 +489,15 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool | str = Fal
         if s.stopped is not None:
             break
         row, val = train_epoch(cfg, p, epoch, val_loader, progress)
-        improved = record_epoch(cfg, s, row, val, p.train_ds.info.classes, time.perf_counter() - t_start, p.device)
-        if progress and s.stop_reason == "time_limit":
-            tqdm.write(f"{cfg.name}: stopping after epoch {epoch + 1} of {cfg.epochs}: another epoch would end "
-                       f"past time_limit_min={cfg.time_limit_min:g} (best epoch {s.best['epoch']} is kept)")
+        kept = record_epoch(cfg, s, row, val, p.train_ds.info.classes, perf_counter() - t_start, p.device)
+        if cfg.budget_min is not None:
+            p.plan[epoch + 1] = s.position
+        p.scheduler.step()
+        if progress and s.stop_reason == "budget":
+            tqdm.write(f"{cfg.name}: the budget of {cfg.budget_min:g} min is used after epoch {epoch + 1} "
+                       f"(of at most {cfg.epochs}); the schedule ended at lr {row['lr']:.3g}")
         if main:
-            save_epoch(cfg, p, s, improved, last_path, run_dir, best_dirs)
+            save_epoch(cfg, p, s, kept, last_path, run_dir, best_dirs)
         epochs.set_postfix(loss=f"{row['train_loss']:.3f}", miou=f"{val['miou']:.3f}", best=f"{s.best['miou']:.3f}")
     epochs.close()
     if s.best["epoch"] < 0:
@@ -454,7 +515,7 @@ def _named_metrics(m: dict[str, Any], classes: tuple[str, ...] | list[str]) -> d
     """Metrics with per-class values keyed by class name (JSON-ready; NaN for absent classes)."""
     return {
         "pixel_acc": m["pixel_acc"], "mean_class_acc": m["mean_class_acc"], "miou": m["miou"],
-        "fw_iou": m["fw_iou"], "loss": m["loss"],
+        "fw_iou": m["fw_iou"], "loss": m["loss"], "ce": m["ce"],
         "iou": dict(zip(classes, m["iou"])), "class_acc": dict(zip(classes, m["class_acc"])),
         "num_pixels": m["num_pixels"],
     }

@@ -17,7 +17,18 @@ import torch
 from .data.classes import IGNORE_INDEX
 from .engine import predict_samples
 from .runs import Run
-from .viz import class_legend, colorize, image_rgb, nan_mean, overlay, per_image_iou, plt, save_figure
+from .viz import (
+    IMAGE_SCORE,
+    IMAGE_SCORE_MEANS,
+    class_legend,
+    colorize,
+    image_rgb,
+    image_score,
+    overlay,
+    per_image_iou,
+    plt,
+    save_figure,
+)
 
 VIEW_MODES = ("overlay", "side by side")
 
@@ -65,7 +76,7 @@ def render_view(runs: Mapping[str, Run], val_ds: Any, run: str | None = None, in
     info = val_ds.info
     rgb = image_rgb(img, target.shape[-2:])
     table = image_iou_table(pred.numpy(), target.numpy(), info.classes)
-    miou = nan_mean(table["IoU"].to_numpy(float))
+    score = image_score(pred.numpy(), target.numpy(), info.classes)
     if mode == "overlay":
         panels = [(overlay(rgb, target, info.palette, alpha), "ground truth over the image"),
                   (overlay(rgb, pred, info.palette, alpha), f"{run}: prediction over the image")]
@@ -83,7 +94,7 @@ def render_view(runs: Mapping[str, Run], val_ds: Any, run: str | None = None, in
                fontsize=8, title="classes shown")
     extra = f", opacity {alpha:.2f}" if mode == "overlay" else ""
     fig.suptitle(f"{run} | val image #{index} ({val_ds.ids[index] if hasattr(val_ds, 'ids') else index}) | "
-                 f"image mIoU {miou:.3f} | {mode}{extra}", fontsize=10)
+                 f"{IMAGE_SCORE} {score:.3f} | {mode}{extra}\n({IMAGE_SCORE_MEANS})", fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)
     return fig, table

@@ -7,14 +7,17 @@ runs), `engine` (training, predicting), `viz` (plots) and `report` (figures and 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from .checkpoint import write_json
 from .config import Config, expected_runs
 from .engine import fit, forward_logits, lr_factor, predict_samples
 from .metrics import ConfusionMatrix, per_batch_mean_iou
@@ -31,25 +34,54 @@ def _same_config(run_dir: Path, cfg: Config) -> bool:
     return path.is_file() and json.loads(path.read_text()) == json.loads(json.dumps(cfg.to_dict()))
 
 
-def _newer_than_data(path: Path, cfg: Config) -> bool:
-    """True when `path` was written after the data's split lists (data regenerated since: train again)."""
+def data_signature(cfg: Config) -> str:
+    """The data a run trains on, identified by content: its split lists and, for the synthetic set, SYNTHETIC.json
+    (generator version, seed and sizes fix every image), hashed. A copy extracted or generated again (every new
+    Colab VM) has the same signature; other data has another. File times play no part."""
     root = Path(cfg.data_root)
-    lists = [root / "train.txt", *root.glob("VOCdevkit/*/ImageSets/Segmentation/train.txt")]
-    data_time = max((p.stat().st_mtime for p in lists if p.is_file()), default=0.0)
-    return path.stat().st_mtime > data_time
+    files = sorted([*root.glob("*.txt"), *root.glob("VOCdevkit/*/ImageSets/Segmentation/*.txt"),
+                    *root.glob("VOCdevkit/*/SYNTHETIC.json")])
+    h = hashlib.sha256()
+    for p in files:
+        h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _same_data(run_dir: Path, cfg: Config) -> bool:
+    """True when the run in `run_dir` was trained on data with the signature cfg.data_root has now (data.json)."""
+    try:
+        return json.loads((run_dir / "data.json").read_text())["signature"] == data_signature(cfg)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def train_or_load(cfg: Config, s: Settings, retrain: bool = False, progress: bool = True) -> Run:
     """Reuse a finished run with exactly this config (e.g. the baseline another notebook trained), continue an
     interrupted one (its last.pt; e.g. after a Colab disconnect), else train it. Runs live in s.runs_dir."""
     path = run_dir_for(cfg, s.runs_dir)
-    same = not retrain and _same_config(path, cfg)
+    same = not retrain and _same_config(path, cfg) and _same_data(path, cfg)
     metrics = path / "metrics.json"
-    if same and metrics.is_file() and _newer_than_data(metrics, cfg):
+    if same and metrics.is_file():
         print(f"reusing the finished run in {path} (pass retrain=True to train again)")
         return load_run(path)
-    resume = "auto" if same and not metrics.is_file() else False  # "auto": only when last.pt is there
+    resume = "auto" if same else False  # "auto": only when last.pt is there
+    path.mkdir(parents=True, exist_ok=True)
+    write_json({"data_root": cfg.data_root, "signature": data_signature(cfg)}, path / "data.json")
     return fit(cfg, path, resume=resume, progress=progress)
+
+
+SEEDS = (0, 1, 2)  # the baseline is trained with each: its spread is what "within seed noise" is measured against
+
+
+def seed_runs(cfg: Config, s: Settings, seeds: Sequence[int] = SEEDS, progress: bool = True) -> dict[str, Run]:
+    """`cfg` trained (or reused: `train_or_load`) once per random seed, keyed as `runs.list_runs` keys them: the
+    experiment's name for seed 0 (the course's run), '<name>-seed<k>' for the others, each in its own run
+    directory. Only the seed differs, so the spread of their metrics is the run-to-run noise at this budget."""
+    out = {}
+    for seed in seeds:
+        key = cfg.name if seed == 0 else f"{cfg.name}-seed{seed}"
+        out[key] = train_or_load(replace(cfg, seed=seed), s, progress=progress)
+    return out
 
 
 def show(run: Run, val_ds: Any, s: Settings, n: int = 4) -> dict[str, Path]:
@@ -143,7 +175,7 @@ def layer_table(model: Any, image_size: int = 128) -> Any:
 
 
 def per_batch_vs_dataset(model: Any, val_ds: Any, batch_size: int = 8, device: str = "cpu") -> dict[str, float]:
-    """The seed's per-batch-averaged mIoU next to the correct dataset-level mIoU, on the same predictions."""
+    """The report's per-batch-averaged mIoU next to the correct dataset-level mIoU, on the same predictions."""
     model.eval().to(device)
     preds, targets = [], []
     with torch.no_grad():

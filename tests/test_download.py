@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import random
 import re
+import shutil
 import socket
 import tarfile
 import threading
@@ -19,14 +21,18 @@ from pathlib import Path
 
 import pytest
 
+from starter_code.data import download
 from starter_code.data.download import (
+    VOC_MD5,
     VOC_MIRRORS,
+    VOC_RECORD_SUFFIX,
     VOC_TAR_NAME,
     DownloadError,
     UnsafeArchiveError,
     download_voc,
     md5sum,
     safe_extract,
+    verify_archive,
 )
 
 TRAIN_TXT = b"2007_000032\n2007_000039\n"
@@ -165,11 +171,13 @@ def _handler(state: ServerState) -> type[BaseHTTPRequestHandler]:
 
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A proxy from the environment must not intercept requests to 127.0.0.1."""
+    """A proxy from the environment must not intercept requests to 127.0.0.1, nor a test hook redirect them."""
     for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "*")
     monkeypatch.setenv("NO_PROXY", "*")
+    for var in ("KIT_TEST_VOC_URL", "KIT_TEST_VOC_MD5"):  # the Colab simulation's hook, never set here
+        monkeypatch.delenv(var, raising=False)
 
 
 @pytest.fixture
@@ -213,6 +221,7 @@ def assert_installed(root: Path, voc: Path) -> None:
 def assert_no_leftovers(root: Path, tar_kept: bool = False) -> None:
     assert not (root / (VOC_TAR_NAME + ".part")).exists()
     assert (root / VOC_TAR_NAME).exists() == tar_kept
+    assert (root / (VOC_TAR_NAME + VOC_RECORD_SUFFIX)).exists() == tar_kept
     assert not list(root.glob(".extract-*"))
 
 
@@ -297,7 +306,8 @@ def test_malicious_member_is_refused(tmp_path: Path, root: Path, server: ServerS
     assert_nothing_installed(root)
     assert not Path(EVIL_ABS).exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]  # nothing written next to ROOT
-    assert sorted(p.name for p in root.iterdir()) == [VOC_TAR_NAME]  # only the verified archive remains
+    # only the verified archive remains, with the record of its MD5
+    assert sorted(p.name for p in root.iterdir()) == [VOC_TAR_NAME, VOC_TAR_NAME + VOC_RECORD_SUFFIX]
 
 
 @pytest.mark.parametrize(("member", "name"), [
@@ -445,3 +455,73 @@ def test_md5sum_streams_large_file(tmp_path: Path) -> None:
     p = tmp_path / "f.bin"
     p.write_bytes(data)
     assert md5sum(p) == md5_of(data)
+
+
+# ------------------------------------------------------------------------------- an archive kept elsewhere (Drive)
+
+
+@pytest.fixture
+def md5_calls(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every file the downloader hashes (download.md5sum, still computed for real)."""
+    calls: list[Path] = []
+
+    def counting(path):
+        calls.append(Path(path))
+        return md5sum(path)
+
+    monkeypatch.setattr(download, "md5sum", counting)
+    return calls
+
+
+def test_archive_kept_in_tar_dir_is_downloaded_once_and_hashed_once(tmp_path: Path, server: ServerState,
+                                                                     md5_calls: list[Path]) -> None:
+    """Colab: the tar on Drive (tar_dir), extracted onto each VM's own disk (root)."""
+    drive = tmp_path / "drive" / "data"
+    url = server.serve("/voc.tar", GOOD_TAR)
+    vm1 = tmp_path / "vm1" / "voc"
+    assert_installed(vm1, get(vm1, [url], tar_dir=drive, keep_tar=True))
+    assert sorted(p.name for p in drive.iterdir()) == [VOC_TAR_NAME, VOC_TAR_NAME + VOC_RECORD_SUFFIX]
+    assert sorted(p.name for p in vm1.iterdir()) == ["VOCdevkit"]  # nothing but the data on the VM's disk
+    record = json.loads((drive / (VOC_TAR_NAME + VOC_RECORD_SUFFIX)).read_text())
+    assert record == {"file": VOC_TAR_NAME, "md5": GOOD_MD5, "bytes": len(GOOD_TAR)}
+    assert md5_calls == [drive / (VOC_TAR_NAME + ".part")]  # the download's one check
+
+    vm2 = tmp_path / "vm2" / "voc"  # a new VM: same Drive, empty disk
+    assert_installed(vm2, get(vm2, [url], tar_dir=drive, keep_tar=True))
+    assert len(server.requests) == 1 and len(md5_calls) == 1  # neither downloaded nor hashed again
+    assert (drive / VOC_TAR_NAME).read_bytes() == GOOD_TAR
+
+
+def test_archive_placed_by_hand_is_hashed_once(root: Path, server: ServerState, md5_calls: list[Path]) -> None:
+    root.mkdir()
+    (root / VOC_TAR_NAME).write_bytes(GOOD_TAR)
+    assert verify_archive(root / VOC_TAR_NAME, GOOD_MD5) and verify_archive(root / VOC_TAR_NAME, GOOD_MD5)
+    assert md5_calls == [root / VOC_TAR_NAME]
+    assert not verify_archive(root / VOC_TAR_NAME, VOC_MD5)  # another expected MD5: hashed again, refused
+    assert len(md5_calls) == 2 and not (root / (VOC_TAR_NAME + VOC_RECORD_SUFFIX)).exists()
+
+
+def test_a_record_of_another_size_is_not_trusted(root: Path, server: ServerState, md5_calls: list[Path]) -> None:
+    """The archive changed after it was verified (e.g. a truncated copy): hashed again and replaced."""
+    url = server.serve("/voc.tar", GOOD_TAR)
+    get(root, [url], keep_tar=True)
+    with open(root / VOC_TAR_NAME, "r+b") as f:
+        f.truncate(len(GOOD_TAR) // 2)
+    shutil.rmtree(root / "VOCdevkit")
+    assert_installed(root, get(root, [url], keep_tar=True))
+    assert len(md5_calls) == 3  # the first download, the truncated file, the second download
+    assert [r.get("headers", {}).get("Range") for r in server.requests] == [None, f"bytes={len(GOOD_TAR) // 2}-"]
+
+
+def test_test_hook_replaces_only_the_defaults(root: Path, server: ServerState, monkeypatch) -> None:
+    """KIT_TEST_VOC_URL/KIT_TEST_VOC_MD5 (the Colab simulation test's hook) point a default call at a local
+    archive; explicit mirrors or md5 win, and one variable without the other is refused."""
+    url = server.serve("/voc.tar", GOOD_TAR)
+    monkeypatch.setenv("KIT_TEST_VOC_URL", url)
+    with pytest.raises(DownloadError, match="must be set together"):
+        download_voc(root, progress=False)
+    monkeypatch.setenv("KIT_TEST_VOC_MD5", GOOD_MD5)
+    assert_installed(root, download_voc(root, progress=False))
+    assert len(server.requests) == 1
+    with pytest.raises(DownloadError, match="checksum mismatch"):
+        download_voc(root.parent / "other", mirrors=[url], md5=VOC_MD5, progress=False)

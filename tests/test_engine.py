@@ -1,5 +1,6 @@
-"""The engine: repeatable CPU runs, weights reach the loss, early stopping, the time limit, resume on a new
-machine, loaders under torchrun."""
+"""The engine: repeatable CPU runs, weights reach the loss, the unweighted val cross-entropy, early stopping, the
+time budget (on a virtual clock: a box twice as slow), the kept epoch, resume on a new machine, loaders under
+torchrun."""
 
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ import torch
 from torch.utils.data import Dataset
 
 import starter_code.engine as engine
+from starter_code import slowdown
 from starter_code.checkpoint import TrainingError, load_checkpoint, save_last
 from starter_code.config import BASELINE, EXPERIMENTS, Config, make_config
 from starter_code.data.synthetic import generate_synthetic_voc
 from starter_code.distributed import DistInfo
-from starter_code.engine import build_criterion, early_stop_epoch, fit, make_loader, resolve_device
+from starter_code.engine import build_criterion, early_stop_epoch, evaluate, fit, make_loader, resolve_device
 from starter_code.runs import load_run
+
+# one thread: the runs compared bit for bit use the same thread count, and tiny models run fastest on a shared box
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +53,27 @@ def test_same_seed_same_history_on_cpu(syn, tmp_path) -> None:
 def test_history_and_metrics_fields(syn, tmp_path) -> None:
     run = fit(small(syn), tmp_path / "r", progress=False)
     assert [h["epoch"] for h in run.history] == [1, 2]
-    for key in ("train_loss", "val_loss", "val_miou", "val_pixel_acc", "lr", "seconds"):
+    for key in ("train_loss", "val_loss", "val_ce", "val_miou", "val_pixel_acc", "lr", "seconds"):
         assert key in run.history[0]
     assert set(run.metrics["iou"]) == set(run.classes) and run.metrics["epoch"] == run.best_epoch
     best = max(run.history, key=lambda h: h["val_miou"])
     assert run.metrics["miou"] == pytest.approx(best["val_miou"])
+    assert run.metrics["ce"] == best["val_ce"] and json.loads((run.run_dir / "metrics.json").read_text())["ce"]
+    assert all(h["val_ce"] == pytest.approx(h["val_loss"], rel=1e-6) for h in run.history)  # unweighted training loss
+
+
+def test_val_ce_is_the_unweighted_loss_whatever_the_training_loss(syn, tmp_path) -> None:
+    """A weighted run's val_loss is its own weighted loss; val_ce is the plain cross-entropy of the same pass."""
+    run = fit(small(syn, epochs=1, class_weights="inverse"), tmp_path / "w", progress=False)
+    row = run.history[0]
+    assert row["val_ce"] != pytest.approx(row["val_loss"], rel=1e-3)
+    from starter_code.data import build_datasets
+
+    _, val_ds = build_datasets(run.config)
+    plain = torch.nn.CrossEntropyLoss(ignore_index=255)
+    again = evaluate(run.model, make_loader(val_ds, 8, False, torch.device("cpu"), 0), 21, torch.device("cpu"),
+                     plain, channels_last=run.config.channels_last, progress=False)
+    assert again["loss"] == pytest.approx(row["val_ce"], rel=1e-5) == again["ce"]
 
 
 def test_early_stop_rule() -> None:
@@ -100,25 +121,22 @@ def test_device_resolution() -> None:
             resolve_device("cuda")
 
 
-def test_time_limit_rule() -> None:
-    from starter_code.engine import over_time_limit
-
-    rows = [{"seconds": 50.0}, {"seconds": 70.0}]
-    cfg = replace(BASELINE, time_limit_min=3.0)  # 180 s
-    assert not over_time_limit(cfg, 100.0, rows)  # 100 + the slowest epoch (70) = 170 <= 180
-    assert over_time_limit(cfg, 111.0, rows)  # 181 > 180
-    assert not over_time_limit(cfg, 111.0, [])  # no epoch measured yet
-    assert not over_time_limit(BASELINE, 1e9, rows)  # no limit
-
-
-def test_time_limit_stops_early_and_keeps_the_best_epoch(syn, tmp_path) -> None:
-    res = fit(small(syn, epochs=3, time_limit_min=1e-6, patience=1), tmp_path / "t", progress=False)
+def test_a_spent_budget_stops_and_keeps_the_best_epoch(syn, tmp_path) -> None:
+    """Without a scheduler a budget only stops: here before the second epoch."""
+    res = fit(small(syn, epochs=3, budget_min=1e-6, patience=1), tmp_path / "t", progress=False)
     assert len(res.history) == 1 and res.stopped_epoch == 1 and res.best_epoch == 1
-    assert res.stop_reason == "time_limit"  # never reported as an early stop, even with patience set
+    assert res.stop_reason == "budget"  # never reported as an early stop, even with patience set
     assert (tmp_path / "t" / "best.pt").exists() and (tmp_path / "t" / "metrics.json").exists()
     saved = json.loads((tmp_path / "t" / "history.json").read_text())
-    assert saved["stop_reason"] == "time_limit" and saved["stopped_epoch"] == 1
-    assert load_run(tmp_path / "t", weights=False).stop_reason == "time_limit"
+    assert saved["stop_reason"] == "budget" and saved["stopped_epoch"] == 1
+    assert load_run(tmp_path / "t", weights=False).stop_reason == "budget"
+
+
+def test_keep_last_reports_the_last_epoch(syn, tmp_path) -> None:
+    run = fit(small(syn, epochs=3, patience=None, lr=0.05, keep="last"), tmp_path / "k", progress=False)
+    assert run.best_epoch == run.metrics["epoch"] == 3 and run.metrics["miou"] == run.history[-1]["val_miou"]
+    best, last = load_checkpoint(tmp_path / "k" / "best.pt"), load_checkpoint(tmp_path / "k" / "last.pt")
+    assert best["epoch"] == 3 and all(torch.equal(best["model"][k], v) for k, v in last["model"].items())
 
 
 # ------------------------------------------------------------------------------------------------------ resume
@@ -152,15 +170,7 @@ def syn48(tmp_path_factory):
     return root
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # the same thread count for every run compared bit for bit
-    yield
-    torch.set_num_threads(before)
-
-
-def test_resume_on_a_new_machine_keeps_the_best_model(syn48, tmp_path, monkeypatch, one_thread) -> None:
+def test_resume_on_a_new_machine_keeps_the_best_model(syn48, tmp_path, monkeypatch) -> None:
     """train --out LOCAL --checkpoint-dir DRIVE, killed during the last epoch (the best epoch is an earlier one),
     LOCAL lost with the machine, resumed with --out LOCAL2 --checkpoint-dir DRIVE: exactly the uninterrupted run."""
     cfg = tiny(syn48)
@@ -207,10 +217,10 @@ def test_resume_without_the_best_weights_anywhere_says_so(syn48, tmp_path, monke
     assert str(e.value).endswith("train it again in a new --out folder")
 
 
-def test_time_limit_and_fit_seconds_count_every_session(syn48, tmp_path, monkeypatch) -> None:
-    """A first session that used 59.9 s of a 1-minute limit: the resumed session stops after one more epoch
-    (instead of restarting the clock), says it was the time limit, and fit_seconds includes the first session."""
-    cfg = tiny(syn48, epochs=4, patience=None, time_limit_min=1.0)
+def test_budget_and_fit_seconds_count_every_session(syn48, tmp_path, monkeypatch) -> None:
+    """A first session that used 59.9 s of a 1-minute budget: the resumed session stops after one more epoch
+    (instead of restarting the clock), says it was the budget, and fit_seconds includes the first session."""
+    cfg = tiny(syn48, epochs=4, patience=None, budget_min=1.0)
     crash_in_epoch(monkeypatch, 1)
     with pytest.raises(Interrupt):
         fit(cfg, tmp_path / "run", progress=False)
@@ -220,10 +230,85 @@ def test_time_limit_and_fit_seconds_count_every_session(syn48, tmp_path, monkeyp
     last["elapsed"] = 59.9  # stands in for a long first session (a slow machine, a long data cache fill)
     save_last(tmp_path / "run" / "last.pt", last)
     res = fit(cfg, tmp_path / "run", progress=False, resume=True)
-    assert len(res.history) == 2 and res.stopped_epoch == 2 and res.stop_reason == "time_limit"
+    assert len(res.history) == 2 and res.stopped_epoch == 2 and res.stop_reason == "budget"
     saved = json.loads((tmp_path / "run" / "history.json").read_text())
     assert saved["fit_seconds"] == res.fit_seconds and res.fit_seconds > 59.9
     assert load_checkpoint(tmp_path / "run" / "last.pt")["elapsed"] > 59.9
+
+
+# ------------------------------------------------------------------------------- the budget on a virtual clock
+class VirtualClock:
+    """Time that passes only while the slow-box hook sleeps: the engine's clock and the hook's sleep, swapped in.
+    A run's timing is then exact, so "a box twice as slow" is exactly twice the delay per training step."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch) -> VirtualClock:
+    c = VirtualClock()
+    monkeypatch.setattr(engine, "perf_counter", c)
+    monkeypatch.setattr(slowdown, "sleep", c.sleep)
+    return c
+
+
+def budgeted(root, **kw) -> Config:
+    """tiny() with a 1-minute budget and a cosine schedule; 2 training steps per epoch, `epochs` only a cap."""
+    return tiny(root, **{"epochs": 100, "patience": None, "scheduler": "cosine", "budget_min": 1.0, **kw})
+
+
+def test_a_box_twice_as_slow_trains_half_the_epochs_and_still_ends_at_eta_min(syn48, tmp_path, monkeypatch,
+                                                                            clock) -> None:
+    cfg = budgeted(syn48, keep="last")
+    runs = {}
+    for delay in (2.0, 4.0):  # 2 steps per epoch: 4 s per epoch, then a box twice as slow (8 s)
+        clock.now = 1000.0  # the wall clock's origin does not matter
+        monkeypatch.setenv(slowdown.ENV_VAR, str(delay))
+        runs[delay] = fit(cfg, tmp_path / f"delay{delay}", progress=False)
+    fast, slow = runs[2.0], runs[4.0]
+    assert (fast.epochs_run, slow.epochs_run) == (15, 7)  # 60 s / 4 s, and the 7 whole 8-s epochs that fit
+    for run in (fast, slow):
+        lrs = [h["lr"] for h in run.history]
+        assert lrs[0] == cfg.lr and lrs[-1] == pytest.approx(cfg.eta_min, rel=1e-9)  # the whole schedule
+        assert all(a > b for a, b in zip(lrs, lrs[1:]))
+        assert run.fit_seconds <= 60 and (run.stopped_epoch, run.stop_reason) == (run.epochs_run, "budget")
+        saved = json.loads((run.run_dir / "history.json").read_text())
+        assert (saved["stop_reason"], saved["stopped_epoch"]) == ("budget", run.epochs_run)
+        assert load_run(run.run_dir, weights=False).stop_reason == "budget"
+        assert run.best_epoch == run.epochs_run  # keep="last": nothing picked on val
+    assert fast.fit_seconds == 60.0 and slow.fit_seconds == 56.0
+
+
+def test_a_budgeted_run_resumed_ends_as_the_uninterrupted_one(syn48, tmp_path, monkeypatch, clock) -> None:
+    """Killed in epoch 7 and resumed much later: the elapsed time is kept, so the plan, every learning rate, the
+    weights and the stop are those of the run that was never interrupted."""
+    cfg = budgeted(syn48)
+    monkeypatch.setenv(slowdown.ENV_VAR, "2.0")
+    ref = fit(cfg, tmp_path / "ref", progress=False)
+    clock.now = 0.0
+    with monkeypatch.context() as m:
+        crash_in_epoch(m, 6)
+        with pytest.raises(Interrupt):
+            fit(cfg, tmp_path / "run", progress=False)
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["elapsed"] == 24.0  # 6 epochs of 4 s
+    clock.now = 5000.0  # resumed an hour later
+    res = fit(cfg, tmp_path / "run", progress=False, resume=True)
+    assert strip_time(res.history) == strip_time(ref.history) and len(res.history) == 15
+    assert (res.stopped_epoch, res.stop_reason, res.fit_seconds) == (15, "budget", 60.0)
+    assert json.dumps(res.metrics) == json.dumps(ref.metrics)
+
+
+def test_a_bad_step_delay_is_one_line(syn48, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(slowdown.ENV_VAR, "fast")
+    with pytest.raises(ValueError, match=r"^STARTER_CODE_STEP_DELAY='fast': expected seconds per training step"):
+        fit(tiny(syn48, epochs=1), tmp_path / "bad", progress=False)
 
 
 # ------------------------------------------------------------------------------------------ loaders under torchrun

@@ -144,3 +144,22 @@ def test_build_model_unknown_name_lists_the_registered_names():
     assert "no_such_model" in msg
     for name in MODELS:
         assert name in msg
+
+
+def test_torch_floor_is_the_one_requirements_state_and_older_torch_is_refused_in_one_line() -> None:
+    import re
+    from pathlib import Path
+
+    from starter_code.models import TORCH_FLOOR, check_torch
+
+    root = Path(__file__).resolve().parents[1]
+    need = ".".join(map(str, TORCH_FLOOR))
+    for name in ("requirements.txt", "pyproject.toml"):
+        floors = re.findall(r"torch>=([0-9.]+)", (root / name).read_text())
+        assert floors == [need], f"{name} states torch>={floors}, the code needs {need}"
+    check_torch(torch.__version__)  # the installed torch passes
+    check_torch(f"{need}.0+cu121")
+    with pytest.raises(ImportError, match=rf"torch 2\.3\.1 is too old.*torch>={need}"):
+        check_torch("2.3.1")
+    with pytest.raises(ImportError, match="too old"):
+        check_torch("1.13.1+cpu")

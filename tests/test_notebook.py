@@ -26,7 +26,11 @@ def S(tmp_path, monkeypatch):
 @pytest.fixture
 def fit_calls(monkeypatch):
     calls = []
-    monkeypatch.setattr(nb, "fit", lambda cfg, path, resume, progress: calls.append((cfg.name, path, resume)))
+    def fake_fit(cfg, path, resume, progress):
+        calls.append((cfg.name, path, resume))
+        return cfg.seed
+
+    monkeypatch.setattr(nb, "fit", fake_fit)
     return calls
 
 
@@ -34,7 +38,7 @@ def _finished(S, cfg, miou=0.3):
     (S.data_root / "train.txt").parent.mkdir(parents=True, exist_ok=True)
     (S.data_root / "train.txt").write_text("a\n")
     d = save_run(fake_run(cfg.name, miou, cfg=cfg), S.runs_dir, weights=True)
-    os.utime(S.data_root / "train.txt", (1, 1))  # the data is older than the run
+    (d / "data.json").write_text(json.dumps({"signature": nb.data_signature(cfg)}))  # trained on this data
     return d
 
 
@@ -50,7 +54,9 @@ def test_train_or_load_retrains_when_config_or_data_changed(S, fit_calls) -> Non
     d = _finished(S, cfg)
     nb.train_or_load(replace(cfg, lr=0.5), S)  # another config in the same folder: train afresh
     nb.train_or_load(cfg, S, retrain=True)
-    os.utime(S.data_root / "train.txt")  # data regenerated after the run
+    os.utime(S.data_root / "train.txt")  # the same data written again (a new Colab VM): reused
+    nb.train_or_load(cfg, S)
+    (S.data_root / "train.txt").write_text("a\nb\n")  # other data: train again
     nb.train_or_load(cfg, S)
     assert fit_calls == [("baseline", d, False)] * 3
 
@@ -61,6 +67,15 @@ def test_train_or_load_continues_an_interrupted_run(S, fit_calls) -> None:
     (d / "metrics.json").unlink()  # killed before the end: config.json and last.pt, no metrics.json
     nb.train_or_load(cfg, S)
     assert fit_calls == [("cosine", d, "auto")]
+
+
+def test_seed_runs_train_each_seed_in_its_own_run_directory(S, fit_calls) -> None:
+    cfg = S.config("baseline")
+    d = _finished(S, cfg)  # seed 0 is the course's run: reused
+    runs = nb.seed_runs(cfg, S)
+    assert list(runs) == ["baseline", "baseline-seed1", "baseline-seed2"] and runs["baseline"].run_dir == d
+    assert fit_calls == [("baseline", S.runs_dir / "baseline-synthetic-seed1", False),
+                         ("baseline", S.runs_dir / "baseline-synthetic-seed2", False)]
 
 
 def test_diff_table_lists_only_changed_fields() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -51,15 +52,90 @@ def _write(tmp_path, names_miou, dataset="synthetic"):
         save_run(fake_run(name, miou, dataset=dataset), tmp_path)
 
 
-def test_results_doc_holds_the_one_table_and_the_missing_runs(tmp_path) -> None:
+def _seeds(values, name="baseline", **fields):
+    """Runs of one experiment at seeds 0, 1, ... with the given mIoU values, keyed as list_runs keys them."""
+    return {(name if i == 0 else f"{name}-seed{i}"): fake_run(name, v, seed=i, **fields)
+            for i, v in enumerate(values)}
+
+
+def test_spread_is_mean_and_sample_std_over_seeds() -> None:
+    s = report.Spread("baseline", "mIoU", (0.1, 0.11, 0.12))
+    assert s.n == 3 and s.mean == pytest.approx(0.11) and s.std == pytest.approx(0.01)
+    assert s.text() == "0.110 ± 0.010 (3 seeds)"
+    one = report.Spread("cosine", "mIoU", (0.1,))
+    assert math.isnan(one.std) and one.text() == "0.100"
+
+
+def test_seed_runs_fold_into_one_row_and_others_stay_apart() -> None:
+    runs = {**_seeds([0.10, 0.11, 0.12]), "cosine": fake_run("cosine", 0.2, scheduler="cosine")}
+    assert report.seed_groups(runs) == {"baseline": ["baseline", "baseline-seed1", "baseline-seed2"],
+                                        "cosine": ["cosine"]}
+    rows = {r["experiment"]: r for r in report.spread_rows(runs)}
+    assert rows["baseline"]["seeds"] == 3 and rows["baseline"]["mIoU"] == pytest.approx(0.11)
+    assert rows["baseline"]["mIoU std"] == pytest.approx(0.01) and math.isnan(rows["cosine"]["mIoU std"])
+    # same name, another recipe: not a seed of the baseline
+    other = {**runs, "baseline-lr": fake_run("baseline", 0.3, lr=0.5)}
+    assert report.seed_groups(other)["baseline-lr"] == ["baseline-lr"]
+
+
+def test_compare_says_whether_a_difference_exceeds_the_seed_spread() -> None:
+    runs = {**_seeds([0.096, 0.102, 0.108]), "cosine": fake_run("cosine", 0.100, scheduler="cosine"),
+            "unet": fake_run("unet", 0.2, model="unet"), "weighted": fake_run("weighted", 0.04)}
+    assert report.compare(runs, "cosine") == ("cosine 0.100 vs baseline 0.102 ± 0.006 (3 seeds): "
+                                              "within seed noise at this budget")
+    assert report.compare(runs, "unet").endswith(": above the seed spread at this budget")
+    assert report.compare(runs, "weighted").endswith(": below the seed spread at this budget")
+    assert report.compare(runs, "weighted", metric="pixel accuracy").startswith(
+        "weighted 0.800 vs baseline 0.800 ± 0.000 (3 seeds) (pixel accuracy): ")
+    single = {"baseline": fake_run("baseline", 0.1), "cosine": runs["cosine"]}
+    assert report.compare(single, "cosine").endswith("no seed spread to judge it by")
+    with pytest.raises(KeyError, match="no run of 'dropout'"):
+        report.compare(runs, "dropout")
+
+
+def test_spread_table_shows_plus_minus_and_the_verdict() -> None:
+    runs = {**_seeds([0.096, 0.102, 0.108]), "unet": fake_run("unet", 0.2, model="unet")}
+    df = report.spread_table(runs)
+    assert list(df.index) == ["baseline", "unet"]
+    assert df.loc["baseline", "mIoU"] == "0.1020 ± 0.0060" and df.loc["unet", "mIoU"] == "0.2000"
+    assert df.loc["baseline", "seeds"] == 3 and df.loc["baseline", "mIoU vs baseline"] == ""
+    assert df.loc["unet", "mIoU vs baseline"] == "+0.0980 (above the seed spread at this budget)"
+    md = report.spread_markdown(runs)
+    assert md.splitlines()[0].startswith("| experiment | model | seeds | pixel accuracy |")
+    assert "| baseline | baseline | 3 | 0.8000 ± 0.0000 |" in md
+
+
+def test_the_reports_numbers_live_in_one_table_beside_ours() -> None:
+    assert report.REPORT_NUMBERS["baseline"]["pixel accuracy"] == 0.7377
+    assert report.REPORT_NUMBERS["resnet34_fcn"]["mIoU"] == 0.1875
+    runs = {**_seeds([0.1, 0.2]), "unet_cpu": fake_run("unet_cpu", 0.3, model="unet")}
+    df = report.beside_the_report(runs)
+    assert list(df.index) == list(report.REPORT_NUMBERS)
+    assert df.loc["baseline", "ours: mIoU"] == pytest.approx(0.15) and df.loc["baseline", "our seeds"] == 2
+    assert df.loc["unet", "our run"] == "unet_cpu"  # the CPU-sized U-Net stands in for the report's
+    assert df.loc["cosine", "our run"] == "" and math.isnan(df.loc["cosine", "ours: mIoU"])
+    text = report.report_caveats("synthetic")
+    for reason in ("void", "per batch", "random half"):
+        assert reason in text
+    assert "synthetic" in text and "synthetic" not in report.report_caveats("voc")
+
+
+def test_results_doc_holds_the_spread_table_the_report_and_the_missing_runs(tmp_path) -> None:
     _write(tmp_path, {"cosine": 0.35, "baseline": 0.30})
     _write(tmp_path, {"baseline": 0.5}, dataset="voc")
+    for seed, miou in ((1, 0.32), (2, 0.34)):  # seeds live in their own run directories
+        d = save_run(fake_run("baseline", miou, seed=seed), tmp_path / f"s{seed}")
+        d.rename(tmp_path / f"baseline-synthetic-seed{seed}")
     text = report.results_markdown_doc(tmp_path, "make run", "offline", "synthetic")
     assert text.startswith("## synthetic\n") and "(profile offline, dataset synthetic)" in text
     assert "```bash\nmake run\n```" in text
-    assert results_markdown(list_runs(tmp_path, dataset="synthetic")) in text  # the one results table
-    assert "| voc |" not in text
+    assert report.spread_markdown(list_runs(tmp_path, dataset="synthetic", verbose=False)) in text
+    assert "| baseline | baseline | 3 |" in text and "0.3200 ± 0.0200" in text
+    assert "mIoU of each seed: baseline: 0.3000, 0.3200, 0.3400 (seeds 0, 1, 2)." in text
+    assert "| voc |" not in text and "0.5000" not in text
     assert "Expected runs not found on synthetic: augment, augment_strong, weighted, dropout," in text
+    assert "| baseline | baseline FCN | 0.7377 | 0.0665 | baseline | 0.8000 | 0.3200 | 3 |" in text
+    assert report.report_caveats("synthetic") in text
     only = report.results_markdown_doc(tmp_path, "make run", "offline", "synthetic", expected=["baseline", "cosine"])
     assert "Expected runs not found" not in only
 

@@ -48,6 +48,35 @@ def test_per_image_iou_accepts_tensors_and_perfect_prediction() -> None:
     assert iou[:2].tolist() == [1.0, 1.0] and math.isnan(iou[2])
 
 
+def test_image_score_never_ranks_all_background_above_a_prediction_that_found_the_object() -> None:
+    classes = dataset_info("voc").classes
+    cow = classes.index("cow")
+    target = np.zeros((10, 10), dtype=np.int64)
+    target[3:8, 2:8] = cow  # a cow on background, a void outline
+    target[2, 2:8] = 255
+    background = np.zeros_like(target)
+    found = np.zeros_like(target)
+    found[3:8, 3:8] = cow  # most of the cow, plus four small wrong guesses in the background
+    for i, name in enumerate(("horse", "sheep", "dog", "cat")):
+        found[0 if i < 2 else 9, 5 * (i % 2):5 * (i % 2) + 2] = classes.index(name)
+    # the plain per-image mIoU (every class in either mask) ranks them the wrong way round:
+    # background (bg 64/94, cow 0) / 2 = 0.34; found (bg 56/69, cow 25/30, four wrong classes 0) / 6 = 0.27
+    plain = {k: viz.nan_mean(viz.per_image_iou(p, target, len(classes))) for k, p in
+             (("background", background), ("found", found))}
+    assert plain["background"] > plain["found"]
+    score = {k: viz.image_score(p, target, classes) for k, p in (("background", background), ("found", found))}
+    assert score["background"] == 0.0  # the cow's IoU; background is left out when an object is there
+    assert score["found"] == pytest.approx(25 / 30)  # cow: 25 of the 30 cow pixels found, no false cow
+    # an image of background only is scored on background; no labelled pixel: NaN
+    only_bg = np.zeros((4, 4), dtype=np.int64)
+    assert viz.image_score(only_bg, only_bg, classes) == 1.0
+    assert math.isnan(viz.image_score(only_bg, np.full((4, 4), 255), classes))
+    # a dataset without a background class (CamVid) averages every class of the ground truth
+    camvid = dataset_info("camvid").classes
+    assert viz.image_score(np.array([[0, 0], [1, 0]]), np.array([[0, 0], [1, 1]]), camvid) == pytest.approx(
+        (2 / 3 + 1 / 2) / 2)
+
+
 def test_overlay_keeps_void_and_blends() -> None:
     rgb = np.full((2, 2, 3), 0.5)
     mask = np.array([[0, 1], [255, 1]])
@@ -101,7 +130,7 @@ def test_lr_schedule_draws_plans_and_used_rates(tmp_path) -> None:
     assert lines[0].get_label() == "constant: planned (3 epochs)"
 
 
-def test_side_by_side_labels_each_prediction_with_its_image_miou(tmp_path) -> None:
+def test_side_by_side_labels_each_prediction_with_its_image_score(tmp_path) -> None:
     val = FakeVal()
     images, targets = [val[i][0] for i in (0, 2)], [val[i][1] for i in (0, 2)]
     wrong = [torch.zeros_like(t) for t in targets]
@@ -111,9 +140,9 @@ def test_side_by_side_labels_each_prediction_with_its_image_miou(tmp_path) -> No
     axes = fig.axes
     assert len(axes) == 2 * 4
     assert [ax.get_title() for ax in axes[:4]] == ["image", "ground truth", "perfect", "background"]
-    assert axes[2].get_xlabel() == "image mIoU 1.00"
-    iou_bg = viz.nan_mean(viz.per_image_iou(wrong[0], targets[0], val.info.num_classes))
-    assert axes[3].get_xlabel() == f"image mIoU {iou_bg:.2f}" and iou_bg < 1
+    assert axes[2].get_xlabel() == "object IoU 1.00"
+    assert axes[3].get_xlabel() == "object IoU 0.00"  # background everywhere finds none of the objects
+    assert viz.IMAGE_SCORE_MEANS in fig._suptitle.get_text()  # the panels say which score they show
     assert axes[4].get_ylabel() == "val #2"
 
 

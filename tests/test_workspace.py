@@ -7,6 +7,8 @@ local git repository. pip is never run for real (it would reinstall the package 
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import sys
 import types
@@ -114,6 +116,7 @@ def colab(tmp_path, monkeypatch, drive):
     monkeypatch.setitem(sys.modules, "google.colab", google.colab)
     monkeypatch.setattr(workspace, "_run", run)
     monkeypatch.delenv("KIT_SMOKE_DIR", raising=False)
+    monkeypatch.delenv("KIT_TEST_SKIP_PIP", raising=False)
     monkeypatch.chdir(tmp_path)  # setup() moves into the kit's notebooks/; restored after the test
     monkeypatch.setattr(sys, "path", list(sys.path))
     vms = iter(range(100))
@@ -223,3 +226,114 @@ def test_setup_cell_placeholder_stops_before_git(colab) -> None:
     with pytest.raises(SystemExit, match="set REPO_URL in the first cell"):
         _run_setup_cell()  # the notebook as committed, REPO_URL still the placeholder
     assert not (workspace.colab_root() / "kit").exists() and commands == []
+
+
+# ----------------------------------------------------------------------------------- data on a Colab VM
+def test_voc_archive_is_kept_in_the_drive_workspace(colab, origin, monkeypatch) -> None:
+    """On Colab VOC's tar goes to MyDrive/voc-kit/data (downloaded and verified once for the course) and is
+    extracted onto the VM's disk; locally the archive is deleted once extracted, as before."""
+    from starter_code.data import download
+
+    calls = []
+    monkeypatch.setattr(download, "download_voc", lambda root, **kw: calls.append((Path(root), kw)))
+    s = setup(str(origin), profile="offline", dataset="voc", quiet=True)
+    vm, ws = workspace.colab_root(), workspace.workspace()
+    assert calls == [(vm / "data" / "voc", {"progress": True, "tar_dir": ws.root / "data", "keep_tar": True})]
+    assert s.archive_dir == ws.root / "data" and ws.root == vm / "drive" / "MyDrive" / workspace.DRIVE_FOLDER
+    monkeypatch.delitem(sys.modules, "google.colab")
+    local = settings(profile="offline", dataset="voc", quiet=True)
+    workspace.prepare_data(local)
+    assert local.archive_dir is None and calls[-1][1] == {"progress": True, "tar_dir": None, "keep_tar": False}
+
+
+def test_a_new_vm_regenerates_the_synthetic_set_and_reuses_finished_runs(colab, origin, tmp_path, monkeypatch,
+                                                                          capsys, torch_single_thread) -> None:
+    """The synthetic set is written again on every VM's disk (the same bytes: it is seeded), newer than the runs
+    on the Drive; a run finished on an earlier VM is still reused, never trained again."""
+    import starter_code.notebook as nb
+
+    content = tmp_path / "content"  # Colab's /content: the same path on every VM
+    monkeypatch.setenv("KIT_COLAB_ROOT", str(content))
+    content.mkdir()
+    s = setup(str(origin), profile="smoke", quiet=True)
+    run = nb.train_or_load(s.config("baseline"), s, progress=False)
+    first = (run.run_dir / "metrics.json").read_bytes()
+    monkeypatch.chdir(tmp_path)
+    content.rename(tmp_path / "vm-before")  # that VM is gone; a new one starts with an empty disk
+
+    content.mkdir()
+    s2 = setup(str(origin), profile="smoke", quiet=True)
+    listing = sorted((s2.data_root / "VOCdevkit" / "VOC2012" / "ImageSets" / "Segmentation").iterdir())
+    assert listing and all(p.stat().st_mtime > (run.run_dir / "metrics.json").stat().st_mtime for p in listing)
+    monkeypatch.setattr(nb, "fit", lambda *a, **k: pytest.fail("a finished run was trained again on a new VM"))
+    again = nb.train_or_load(s2.config("baseline"), s2, progress=False)
+    assert "reusing the finished run" in capsys.readouterr().out
+    assert again.run_dir == run.run_dir and (again.run_dir / "metrics.json").read_bytes() == first
+
+
+# ------------------------------------------------------------------------------- the instructor command
+def _kit_copy(tmp_path: Path) -> Path:
+    """The notebooks and README of this repository, copied: what `course set-url` edits."""
+    root = Path(__file__).resolve().parents[1]
+    copy = tmp_path / "kit"
+    shutil.copytree(root / "notebooks", copy / "notebooks")
+    shutil.copy2(root / "README.md", copy / "README.md")
+    return copy
+
+
+def _badges(readme: Path) -> list[str]:
+    return re.findall(r"\(https://colab\.research\.google\.com/github/([^)\s]+)\)", readme.read_text())
+
+
+def test_set_url_writes_every_notebook_and_the_readme_badges(tmp_path, capsys) -> None:
+    from starter_code.cli import main
+
+    kit = _kit_copy(tmp_path)
+    before = {p.name: p.read_text() for p in (kit / "notebooks").glob("*.ipynb")}
+    assert main(["course", "set-url", "https://github.com/uni-ml/seg-course.git", "--root", str(kit)]) == 0
+    printed = capsys.readouterr().out
+    for path in sorted((kit / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        assert '\nREPO_URL = "https://github.com/uni-ml/seg-course.git"  # Colab:' in nb.cells[0].source
+        assert f"updated {path}" in printed
+        changed = [a for a, b in zip(before[path.name].splitlines(), path.read_text().splitlines()) if a != b]
+        assert len(changed) == 1 and "REPO_URL" in changed[0]  # one line of the file, nothing else reformatted
+    # the README opens every notebook of the course's repository in Colab
+    badges = _badges(kit / "README.md")
+    assert sorted(badges) == sorted(f"uni-ml/seg-course/blob/main/notebooks/{p.name}"
+                                    for p in (kit / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    # the setup cell no longer stops at the placeholder
+    assert workspace.check_repo_url(_params(kit)["REPO_URL"]) == "https://github.com/uni-ml/seg-course.git"
+    assert main(["course", "set-url", "https://github.com/uni-ml/seg-course.git", "--root", str(kit)]) == 0
+    assert "nothing changed" in capsys.readouterr().out
+
+
+def test_set_url_other_hosts_branches_and_bad_urls(tmp_path, capsys) -> None:
+    from starter_code.cli import main
+
+    kit = tmp_path / "kit"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "notebooks", kit / "notebooks")
+    link = "https://colab.research.google.com/github/YOUR-COURSE/voc-segmentation-kit/blob/main/notebooks/07_unet.ipynb"
+    (kit / "README.md").write_text(f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+                                   f"({link})\n[doc](https://colab.research.google.com/github/a/b/blob/main/docs/x.md)\n")
+    changed = workspace.set_repo_url("git@github.com:uni-ml/seg-course.git", kit, branch="spring-2027")
+    assert kit / "README.md" in changed and _badges(kit / "README.md") == [
+        "uni-ml/seg-course/blob/spring-2027/notebooks/07_unet.ipynb", "a/b/blob/main/docs/x.md"]
+    readme = (kit / "README.md").read_text()
+    assert main(["course", "set-url", "https://gitlab.com/uni/kit.git", "--root", str(kit)]) == 0
+    assert "only open GitHub repositories" in capsys.readouterr().out
+    assert (kit / "README.md").read_text() == readme and _params(kit)["REPO_URL"] == "https://gitlab.com/uni/kit.git"
+    for bad in ("", "https://github.com/YOUR-COURSE/kit", 'https://x.org/a"b'):
+        with pytest.raises(ValueError, match="not the course's repository URL"):
+            workspace.set_repo_url(bad, kit)
+    assert main(["course", "set-url", "https://github.com/YOUR-COURSE/kit", "--root", str(kit)]) == 2
+    assert "error: " in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match="no numbered notebooks"):
+        workspace.set_repo_url("https://github.com/a/b", tmp_path / "empty")
+
+
+def _params(kit: Path) -> dict:
+    """The parameters cell of notebook 01 in `kit`, executed."""
+    ns: dict = {}
+    exec(nbformat.read(kit / "notebooks" / "01_baseline_fcn.ipynb", as_version=4).cells[0].source, ns)
+    return ns

@@ -7,6 +7,11 @@ folder inside ROOT (each member checked first, then `tarfile`'s "data" filter) a
 `os.replace`, so ROOT/VOCdevkit/VOC2012 is either complete or absent. The .tar is deleted after a successful
 extraction unless `keep_tar=True`.
 
+The archive may live in another folder than the extracted data (`tar_dir`): on Colab it is kept on Google Drive,
+downloaded once for the whole course, and extracted onto each new VM's local disk. A verified archive gets a
+record next to it (`VOCtrainval_11-May-2012.tar.verified.json`: its MD5 and size), so its 2 GB are hashed once,
+not on every VM.
+
 If no mirror works, put the archive at ROOT/VOCtrainval_11-May-2012.tar by hand and run again: a file there
 with the right MD5 is extracted without any network access.
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import http.client
+import json
 import logging
 import os
 import posixpath
@@ -48,6 +54,7 @@ VOC_MIRRORS: list[str] = [
     # Joseph Redmon's long-standing mirror (reported unreliable since 2025, so tried last)
     "https://pjreddie.com/media/files/VOCtrainval_11-May-2012.tar",
 ]
+VOC_RECORD_SUFFIX = ".verified.json"  # next to a verified archive: {"file", "md5", "bytes"}
 VOC_EXPECTED = "VOCdevkit/VOC2012"
 VOC_MARKER = "ImageSets/Segmentation/train.txt"  # relative to VOC_EXPECTED; its presence means "installed"
 
@@ -83,6 +90,40 @@ def md5sum(path: str | Path) -> str:
         while chunk := f.read(_CHUNK):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _record_path(tar: Path) -> Path:
+    return tar.with_name(tar.name + VOC_RECORD_SUFFIX)
+
+
+def verify_archive(tar: str | Path, md5: str) -> bool:
+    """True when `tar` has MD5 `md5`. The first check hashes the file and records the result next to it; later
+    checks trust a record naming this MD5 and the file's current size, so an archive kept on Google Drive is read
+    in full only to extract it. A mismatch removes the record and returns False."""
+    tar = Path(tar)
+    record, size = _record_path(tar), tar.stat().st_size
+    try:
+        seen = json.loads(record.read_text())
+    except (OSError, ValueError):
+        seen = None
+    if isinstance(seen, dict) and seen.get("md5") == md5 and seen.get("bytes") == size:
+        log.info("%s: MD5 verified before (%s)", tar, record.name)
+        return True
+    log.info("verifying the MD5 of %s", tar)
+    digest = md5sum(tar)
+    if digest != md5:
+        log.warning("%s has md5 %s, expected %s", tar, digest, md5)
+        record.unlink(missing_ok=True)
+        return False
+    _write_record(tar, md5)
+    return True
+
+
+def _write_record(tar: Path, md5: str) -> None:
+    """Record that `tar` (at its current size) was verified to have MD5 `md5`."""
+    tmp = tar.with_name(f".{tar.name}{VOC_RECORD_SUFFIX}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps({"file": tar.name, "md5": md5, "bytes": tar.stat().st_size}) + "\n")
+    os.replace(tmp, _record_path(tar))
 
 
 # ---------------------------------------------------------------------------------------------------------- HTTP
@@ -305,16 +346,32 @@ def _manual_instructions(tar: Path, md5: str, errors: list[tuple[str, str]]) -> 
     )
 
 
-def download_voc(root: str | Path, mirrors: Sequence[str] | None = None, md5: str = VOC_MD5,
-                 progress: bool = True, timeout: float = 30, *, keep_tar: bool = False) -> Path:
+def _voc_source_test_hook(mirrors: Sequence[str] | None, md5: str | None) -> tuple[Sequence[str] | None, str]:
+    """TEST HOOK, used only by the Colab simulation test (tests/test_colab_simulation.py): that test executes the
+    notebooks in separate kernels, which reach this downloader through `workspace.setup`; with both
+    KIT_TEST_VOC_URL and KIT_TEST_VOC_MD5 set, a call that left `mirrors` and `md5` at their defaults fetches a
+    tiny VOC-format archive from the test's local HTTP server instead. Nothing else reads these variables."""
+    url, digest = os.environ.get("KIT_TEST_VOC_URL"), os.environ.get("KIT_TEST_VOC_MD5")
+    if not url and not digest:
+        return mirrors, md5 or VOC_MD5
+    if not (url and digest):
+        raise DownloadError("KIT_TEST_VOC_URL and KIT_TEST_VOC_MD5 (a test hook) must be set together; unset both")
+    return (mirrors if mirrors is not None else [url]), md5 or digest
+
+
+def download_voc(root: str | Path, mirrors: Sequence[str] | None = None, md5: str | None = None,
+                 progress: bool = True, timeout: float = 30, *, keep_tar: bool = False,
+                 tar_dir: str | Path | None = None) -> Path:
     """Make sure ROOT/VOCdevkit/VOC2012 holds PASCAL VOC 2012 trainval; returns that folder.
 
     Does nothing if ImageSets/Segmentation/train.txt is already there. Otherwise uses a verified
-    ROOT/VOCtrainval_11-May-2012.tar if present, else downloads it from `mirrors` (default VOC_MIRRORS)
-    in order, resuming partial transfers and checking the MD5, then extracts it safely (see safe_extract).
-    The .tar is deleted after extraction unless `keep_tar`. Raises DownloadError, listing every mirror's
-    error and how to do it by hand, when no mirror delivers the right file.
+    VOCtrainval_11-May-2012.tar in `tar_dir` (default ROOT) if present, else downloads it there from `mirrors`
+    (default VOC_MIRRORS) in order, resuming partial transfers and checking the MD5 (default VOC_MD5), then
+    extracts it safely into ROOT (see safe_extract). The MD5 is checked once per archive (`verify_archive`).
+    The .tar is deleted after extraction unless `keep_tar`. Raises DownloadError, listing every mirror's error
+    and how to do it by hand, when no mirror delivers the right file.
     """
+    mirrors, md5 = _voc_source_test_hook(mirrors, md5)
     root = Path(root).expanduser()
     md5 = md5.lower()
     if isinstance(mirrors, str):
@@ -326,16 +383,15 @@ def download_voc(root: str | Path, mirrors: Sequence[str] | None = None, md5: st
     if voc.exists() or voc.is_symlink():
         raise FileExistsError(f"{voc} exists but has no {VOC_MARKER} (an interrupted manual extraction?); "
                               f"remove it and run again")
+    folder = root if tar_dir is None else Path(tar_dir).expanduser()
     root.mkdir(parents=True, exist_ok=True)
-    tar = root / VOC_TAR_NAME
-    part = root / (VOC_TAR_NAME + ".part")
+    folder.mkdir(parents=True, exist_ok=True)
+    tar = folder / VOC_TAR_NAME
+    part = folder / (VOC_TAR_NAME + ".part")
 
-    if tar.is_file():
-        log.info("found %s, verifying its MD5", tar)
-        digest = md5sum(tar)
-        if digest != md5:
-            log.warning("%s has md5 %s, expected %s; treating it as a partial download", tar, digest, md5)
-            os.replace(tar, part)
+    if tar.is_file() and not verify_archive(tar, md5):
+        log.warning("treating %s as a partial download", tar)
+        os.replace(tar, part)
     if not tar.is_file():
         errors: list[tuple[str, str]] = []
         for url in VOC_MIRRORS if mirrors is None else mirrors:
@@ -347,6 +403,7 @@ def download_voc(root: str | Path, mirrors: Sequence[str] | None = None, md5: st
                 errors.append((url, str(e)))
                 continue
             os.replace(part, tar)
+            _write_record(tar, md5)  # _download_from checked the MD5
             break
         else:
             raise DownloadError(_manual_instructions(tar.resolve(), md5, errors))
@@ -354,4 +411,5 @@ def download_voc(root: str | Path, mirrors: Sequence[str] | None = None, md5: st
     safe_extract(tar, root, VOC_EXPECTED, required=[VOC_MARKER])
     if not keep_tar:
         tar.unlink()
+        _record_path(tar).unlink(missing_ok=True)
     return voc

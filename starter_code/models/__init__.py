@@ -5,9 +5,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import nn
 
-from .fcn import BaselineFCN
+TORCH_FLOOR = (2, 4)  # torch.is_autocast_enabled(device_type) and torch.amp.GradScaler(device); requirements.txt
+
+
+def check_torch(version: str = torch.__version__) -> None:
+    """Refuse a torch older than TORCH_FLOOR with one line saying how to upgrade (instead of a TypeError later)."""
+    major, minor = (int("".join(ch for ch in part if ch.isdigit()) or 0) for part in version.split(".")[:2])
+    if (major, minor) < TORCH_FLOOR:
+        need = ".".join(map(str, TORCH_FLOOR))
+        raise ImportError(f"torch {version} is too old for this kit, which needs torch>={need}: "
+                          f"pip install -U 'torch>={need}' 'torchvision>=0.{TORCH_FLOOR[1] + 15}'")
+
+
+check_torch()
+
+from .fcn import BaselineFCN  # noqa: E402
 
 MODELS: dict[str, Callable[..., nn.Module]] = {}
 

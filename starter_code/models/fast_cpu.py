@@ -44,18 +44,11 @@ class _PointwiseChannelsLast(torch.autograd.Function):
         return gx, gw, gb
 
 
-def _autocast_on() -> bool:
-    try:
-        return torch.is_autocast_enabled("cpu")
-    except TypeError:  # torch < 2.4
-        return torch.is_autocast_cpu_enabled()
-
-
 def pointwise_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     """`conv(x)` for a 1x1 classifier: as batched GEMMs when x is a channels_last CPU tensor of the conv's dtype
     (outside autocast); anything else (NCHW, CUDA, autocast, dtype mix) runs `conv(x)` itself."""
     if (x.dim() != 4 or x.device.type != "cpu" or x.is_contiguous()
             or not x.is_contiguous(memory_format=torch.channels_last) or x.dtype != conv.weight.dtype
-            or _autocast_on()):
+            or torch.is_autocast_enabled("cpu")):
         return conv(x)
     return _PointwiseChannelsLast.apply(x, conv.weight, conv.bias)
