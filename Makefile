@@ -20,6 +20,7 @@ run: $(STAMP)
 	$(BIN)/python -m starter_code data synthetic --root data/synthetic
 	$(BIN)/python -m starter_code notebooks --out build/notebooks
 	$(BIN)/python -m starter_code report --runs runs
+	@echo "Open the notebooks in JupyterLab: $(BIN)/jupyter lab notebooks/  (executed copies: build/notebooks/)"
 
 test: $(STAMP)
 	$(BIN)/ruff check .

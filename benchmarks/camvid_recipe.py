@@ -1,120 +1,244 @@
-"""How `camvid_fast` was chosen: candidates trained for the same wall-clock budget, scored on a DEV split cut
-from CamVid's train set (never on val, which stays the evaluation split).
+"""How `camvid_fast` is chosen: candidates scored on SEQUENCE-DISJOINT dev splits cut from CamVid train, never on val.
 
-    python -m benchmarks camvid-recipe [--minutes 4] [--only recipe,resnet34_unet] [--json FILE]
+    python -m benchmarks camvid-recipe [--steps 600] [--folds 0001TP,0006R0,0016E5] [--only recipe,lovasz]
 
-Dev split: the last 20% of the frames of each train sequence (0001TP, 0006R0, 0016E5), a contiguous block, so
-dev frames are not near-copies of neighbouring train frames. Each candidate is a visible diff of `camvid_fast`;
-its epoch count is sized from a timed first epoch so every candidate gets about the same wall time (a cosine
-schedule must know its length). The recipe candidate is also scored at several evaluation sizes.
-Writes JSON to benchmarks/results/camvid_recipe.json after every candidate. See docs/BENCHMARKS.md ("CamVid
-recipe").
+CamVid train holds three video sequences (0001TP 62 frames, 0006R0 101, 0016E5 204); val is more of 0016E5, so
+neighbouring frames make val (and any dev split cut from the same sequence) flatter the model. Each fold trains on
+two sequences and scores on the third; the folds rotate. Every candidate trains the same number of optimizer steps
+on a fold (`--steps`, so a busy shared CPU does not bias a candidate; its seconds per step are recorded too), with
+the recipe's cosine schedule over those steps, and reports the LAST model, never an epoch picked on dev. From the
+same training run it also scores:
+
+- `swa`: the average of the weights at the end of each epoch of the last quarter of the schedule (SWA), batch-norm
+  statistics recomputed with one pass over the training crops;
+- `+flip`: horizontal-flip test-time augmentation (logits of the image and of its mirror, averaged), for the last
+  and the averaged model.
+
+Trained candidates (a diff of camvid_fast each): `recipe` (camvid_fast itself) and `lovasz` (the weighted
+cross-entropy plus the Lovasz-softmax loss, an IoU surrogate). Writes the JSON after every fold and candidate.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-import tempfile
+import copy
 import time
+from collections.abc import Sequence
 from dataclasses import replace
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch import nn
+
+from starter_code import engine
 from starter_code.config import EXPERIMENTS, Config
-from starter_code.data import SegmentationDataset, build_transform, cache_size_for
+from starter_code.data import IGNORE_INDEX, SegmentationDataset, build_transform, cache_size_for, eval_size
 from starter_code.data.camvid import read_camvid_list
 from starter_code.data.classes import CAMVID_INFO
-from starter_code.engine import evaluate, fit, make_loader, resolve_device
 
 from .common import CAMVID_ROOT, machine_info, save_json
 
 RECIPE = EXPERIMENTS["camvid_fast"]
-
-# name -> the diff from camvid_fast that the candidate tests (each JSON row records its diff and the base config)
-CANDIDATES: dict[str, dict[str, Any]] = {
-    "recipe": {},
-    "resnet34_unet": {"model": "resnet34_unet", "model_kwargs": {"pretrained": False}},
-    "baseline_fcn": {"model": "baseline"},
-    "unet_w24": {"model_kwargs": {"base_width": 24}},
-    "no_class_weights": {"class_weights": None, "weight_clip": None},
-    "strong_augment": {"augment": "strong"},
-    "paper_augment": {"augment": "paper"},
-    "crop_288": {"image_size": 288, "eval_size": 288},
-}
+SEQUENCES = ("0001TP", "0006R0", "0016E5")
+CANDIDATES: dict[str, dict[str, Any]] = {"recipe": {}, "lovasz": {"lovasz": 1.0}}
+SWA_FRACTION = 0.25  # the last quarter of the epochs is averaged
 
 
-def dev_split(root: Path, fraction: float = 0.2) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]]]:
-    """(train, dev) pairs: per sequence (file-name prefix before '_'), the last `fraction` of frames go to dev."""
-    pairs = sorted(read_camvid_list(root, "train"), key=lambda p: p[0].name)
-    train, dev = [], []
-    for _, group in groupby(pairs, key=lambda p: p[0].name.split("_")[0]):
-        g = list(group)
-        k = max(1, round(len(g) * fraction))
-        train += g[:-k]
-        dev += g[-k:]
-    return train, dev
+def sequence(path: Path) -> str:
+    """The video sequence of a CamVid frame: its file-name prefix (0001TP_006690.png -> 0001TP)."""
+    return path.name.split("_")[0]
 
 
-def datasets(cfg: Config, root: Path) -> tuple[SegmentationDataset, SegmentationDataset]:
-    tr, dv = dev_split(root)
-    mk = lambda ps, preset, size: SegmentationDataset(  # noqa: E731
-        [p[0] for p in ps], [p[1] for p in ps], CAMVID_INFO, [p[0].stem for p in ps], build_transform(preset, size),
-        cache=cfg.cache, cache_size=cache_size_for(preset, size), uniform_size=True)
-    eval_size = cfg.image_size if cfg.eval_size == -1 else cfg.eval_size
-    return mk(tr, cfg.augment, cfg.image_size), mk(dv, "eval", eval_size)
+def fold(root: Path, dev_sequence: str) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]]]:
+    """(train, dev) pairs of CamVid train: dev is every frame of `dev_sequence`, train the other sequences."""
+    pairs = read_camvid_list(root, "train")
+    found = sorted({sequence(p[0]) for p in pairs})
+    if dev_sequence not in found:
+        raise ValueError(f"{dev_sequence}: not a sequence of {root}/train.txt (there: {', '.join(found)})")
+    return [p for p in pairs if sequence(p[0]) != dev_sequence], [p for p in pairs if sequence(p[0]) == dev_sequence]
 
 
-def run_candidate(name: str, diff: dict[str, Any], minutes: float, root: Path, out: Path) -> dict[str, Any]:
-    probe = replace(RECIPE, name=name, epochs=1, scheduler=None, **diff)
+def datasets(cfg: Config, pairs: Sequence[tuple[Path, Path]], train: bool) -> SegmentationDataset:
+    """A CamVid dataset over `pairs`: the recipe's training transform, or its evaluation one."""
+    preset, size = (cfg.augment, cfg.image_size) if train else ("eval", eval_size(cfg))
+    return SegmentationDataset([p[0] for p in pairs], [p[1] for p in pairs], CAMVID_INFO,
+                               [p[0].stem for p in pairs], build_transform(preset, size), cache=cfg.cache,
+                               cache_size=cache_size_for(preset, size), uniform_size=True)
+
+
+# ---------------------------------------------------------------------------------------------- the candidates
+LOVASZ_PIXELS = 65_536  # labelled pixels sampled per batch: one sort per class over 400k pixels costs ~10 steps
+
+
+def lovasz_softmax(logits: torch.Tensor, target: torch.Tensor, ignore: int = IGNORE_INDEX,
+                   pixels: int | None = LOVASZ_PIXELS) -> torch.Tensor:
+    """Lovasz-softmax loss (Berman et al., 2018) over the batch's labelled pixels (a random sample of `pixels` of
+    them; None = all), averaged over the classes present: a convex surrogate of 1 - IoU per class, computed from
+    the sorted errors."""
+    labels = target.reshape(-1)
+    keep = (labels != ignore).nonzero().squeeze(1)
+    if pixels is not None and keep.numel() > pixels:
+        keep = keep[torch.randperm(keep.numel(), device=keep.device)[:pixels]]
+    probs = logits.float().permute(0, 2, 3, 1).reshape(-1, logits.shape[1])[keep].softmax(1)  # per pixel
+    labels = labels[keep]
+    losses = []
+    for c in range(probs.shape[1]):
+        fg = (labels == c).float()
+        if fg.sum() == 0:
+            continue
+        errors = (fg - probs[:, c]).abs()
+        errors, order = errors.sort(descending=True)
+        fg = fg[order]
+        inter = fg.sum() - fg.cumsum(0)
+        union = fg.sum() + (1 - fg).cumsum(0)
+        jaccard = 1 - inter / union
+        grad = torch.cat([jaccard[:1], jaccard[1:] - jaccard[:-1]])
+        losses.append(errors @ grad)
+    return torch.stack(losses).mean() if losses else logits.sum() * 0
+
+
+class PlusLovasz(nn.Module):
+    """The recipe's criterion plus `weight` x Lovasz-softmax."""
+
+    def __init__(self, base: nn.Module, weight: float) -> None:
+        super().__init__()
+        self.base, self.weight = base, weight
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.base(logits, target) + self.weight * lovasz_softmax(logits, target)
+
+
+class FlipTTA(nn.Module):
+    """A model whose logits average those of the image and of its horizontal mirror (flipped back)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.model(x) + self.model(x.flip(-1)).flip(-1)) / 2
+
+
+class WeightAverage:
+    """The running mean of a model's weights (floating-point tensors; BN counters from the last snapshot)."""
+
+    def __init__(self) -> None:
+        self.mean: dict[str, torch.Tensor] | None = None
+        self.n = 0
+
+    def add(self, model: nn.Module) -> None:
+        sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.n += 1
+        if self.mean is None:
+            self.mean = sd
+            return
+        for k, v in sd.items():
+            if v.is_floating_point():
+                self.mean[k] += (v - self.mean[k]) / self.n
+            else:
+                self.mean[k] = v
+
+    def model(self, like: nn.Module, train_loader: Any, channels_last: bool) -> nn.Module:
+        """A copy of `like` holding the average, its batch-norm statistics recomputed over `train_loader`."""
+        avg = copy.deepcopy(like)
+        avg.load_state_dict(self.mean)
+        bns = [m for m in avg.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # a plain average over the pass
+        avg.train()
+        with torch.no_grad():
+            for images, _ in train_loader:
+                avg(images.contiguous(memory_format=torch.channels_last) if channels_last else images)
+        return avg.eval()
+
+
+# ---------------------------------------------------------------------------------------------------- running
+def score(model: nn.Module, loader: Any, cfg: Config) -> dict[str, float]:
+    m = engine.evaluate(model, loader, CAMVID_INFO.num_classes, torch.device("cpu"), channels_last=cfg.channels_last,
+                        progress=False)
+    return {"miou": m["miou"], "pixel_acc": m["pixel_acc"], "mean_class_acc": m["mean_class_acc"], "ce": m["ce"],
+            "iou": dict(zip(CAMVID_INFO.classes, m["iou"]))}
+
+
+def run_candidate(name: str, diff: dict[str, Any], dev_seq: str, steps: int, root: Path) -> dict[str, Any]:
+    """Train one candidate on a fold for about `steps` optimizer steps; score last / swa, each with and without
+    flip TTA, on the dev sequence."""
+    diff = dict(diff)
+    lovasz = diff.pop("lovasz", None)
+    train_pairs, dev_pairs = fold(root, dev_seq)
+    per_epoch = len(train_pairs) // RECIPE.batch_size
+    epochs = max(2, round(steps / per_epoch))
+    cfg = replace(RECIPE, name=name, epochs=epochs, budget_min=None, keep="last", device="cpu", **diff)
+    train_ds, dev_ds = datasets(cfg, train_pairs, True), datasets(cfg, dev_pairs, False)
     t0 = time.perf_counter()
-    fit(probe, out / f"{name}-probe", datasets=datasets(probe, root), progress=False)
-    epoch_s = time.perf_counter() - t0
-    epochs = max(2, math.floor(60 * minutes / epoch_s))
-    cfg = replace(RECIPE, name=name, epochs=epochs, **diff)
-    t0 = time.perf_counter()
-    res = fit(cfg, out / name, datasets=datasets(cfg, root), progress=False)
+    p = engine.build_parts(cfg, (train_ds, dev_ds), progress=False)
+    if lovasz:
+        p.criterion = PlusLovasz(p.criterion, lovasz)
+    dev_loader = engine.make_loader(dev_ds, cfg.batch_size, False, p.device, 0)
+    s, avg = engine.FitState(), WeightAverage()
+    swa_from = epochs - max(1, round(SWA_FRACTION * epochs))
+    train_s = 0.0
+    for epoch in range(epochs):
+        row, val = engine.train_epoch(cfg, p, epoch, dev_loader, progress=False)
+        engine.record_epoch(cfg, s, row, val, CAMVID_INFO.classes, time.perf_counter() - t0, p.device)
+        p.scheduler.step()
+        train_s += row["seconds"]
+        if epoch >= swa_from:
+            avg.add(p.model)
     wall = time.perf_counter() - t0
-    last = res.history[-1]
-    row = {"name": name, "diff": {k: v for k, v in cfg.diff(RECIPE).items() if k not in ("name", "epochs")},
-           "epochs": epochs, "probe_epoch_s": epoch_s, "wall_s": wall,
-           "dev_miou_last": last["val_miou"], "dev_miou_best": res.metrics["miou"],
-           "dev_pixel_acc_last": last["val_pixel_acc"], "dev_mean_class_acc_last": last["val_mean_class_acc"],
-           "history": res.history}
-    if name == "recipe":  # the same weights at other evaluation sizes (the metric stays at native 480x360)
-        device = resolve_device("cpu")
-        row["dev_miou_by_eval_size"] = {}
-        for size in (240, 288, 360):
-            _, dev = datasets(replace(cfg, eval_size=size), root)
-            m = evaluate(res.model, make_loader(dev, 8, False, device, 0), CAMVID_INFO.num_classes, device,
-                         channels_last=cfg.channels_last, progress=False)
-            row["dev_miou_by_eval_size"][size] = m["miou"]
-    print(f"{name:18s} {epochs:3d} epochs  {wall / 60:5.1f} min  dev mIoU last {row['dev_miou_last']:.3f} "
-          f"best {row['dev_miou_best']:.3f}  {row.get('dev_miou_by_eval_size', '')}", flush=True)
+    bn_loader = engine.make_loader(train_ds, cfg.batch_size, True, p.device, 0, cfg.seed, epochs)
+    swa = avg.model(p.model, bn_loader, cfg.channels_last)
+    p.model.eval()
+    scores = {"last": score(p.model, dev_loader, cfg), "last+flip": score(FlipTTA(p.model), dev_loader, cfg),
+              "swa": score(swa, dev_loader, cfg), "swa+flip": score(FlipTTA(swa), dev_loader, cfg)}
+    row = {"candidate": name, "diff": {**diff, **({"lovasz": lovasz} if lovasz else {})}, "dev_sequence": dev_seq,
+           "train_frames": len(train_pairs), "dev_frames": len(dev_pairs), "epochs": epochs,
+           "steps": epochs * per_epoch, "swa_epochs": epochs - swa_from, "wall_s": wall,
+           "seconds_per_step": train_s / (epochs * per_epoch),  # epoch seconds (dev evaluation included) / steps
+           "scores": scores, "history": s.history}
+    print(f"{dev_seq} {name:8s} {epochs:3d} ep {wall / 60:5.1f} min  " + "  ".join(
+        f"{k} {v['miou']:.3f}" for k, v in scores.items()), flush=True)
     return row
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Dev mIoU per candidate and scoring, averaged over the folds that have it (and the folds counted)."""
+    out: dict[str, dict[str, float]] = {}
+    for cand in dict.fromkeys(r["candidate"] for r in rows):
+        mine = [r for r in rows if r["candidate"] == cand]
+        out[cand] = {k: sum(r["scores"][k]["miou"] for r in mine) / len(mine) for k in mine[0]["scores"]}
+        out[cand]["folds"] = len(mine)
+    return out
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """The `camvid-recipe` sub-command."""
-    p = sub.add_parser("camvid-recipe", help="camvid_fast candidates at equal wall time, scored on a dev split",
+    p = sub.add_parser("camvid-recipe", help="camvid_fast candidates at equal steps on sequence-disjoint dev folds",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-root", default=str(CAMVID_ROOT))
-    p.add_argument("--minutes", type=float, default=4.0, help="wall-clock budget per candidate")
-    p.add_argument("--only", default=",".join(c for c in CANDIDATES if c != "paper_augment"),
-                   help=f"comma-separated candidate names: {', '.join(CANDIDATES)}")
+    p.add_argument("--steps", type=int, default=600, help="optimizer steps per candidate and fold")
+    p.add_argument("--folds", default=",".join(SEQUENCES), help="dev sequences, one fold each")
+    p.add_argument("--only", default=",".join(CANDIDATES), help=f"candidates: {', '.join(CANDIDATES)}")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     return p
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Train every candidate in turn, writing the JSON after each (a long study survives an interruption)."""
+    """Every candidate on every fold, the JSON written after each (a long study survives an interruption)."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
     root = Path(args.data_root)
-    tr, dv = dev_split(root)
-    print(f"CamVid train split into {len(tr)} train / {len(dv)} dev frames; {args.minutes:g} min per candidate")
-    result: dict[str, Any] = {"machine": machine_info(), "base": RECIPE.to_dict(), "minutes": args.minutes,
-                              "train": len(tr), "dev": len(dv), "command": args.command, "candidates": []}
-    with tempfile.TemporaryDirectory() as tmp:
+    result: dict[str, Any] = {"benchmark": "camvid_recipe", "machine": machine_info(), "base": RECIPE.to_dict(),
+                              "steps": args.steps, "command": getattr(args, "command", ""), "rows": []}
+    for dev_seq in args.folds.split(","):
         for name in args.only.split(","):
-            result["candidates"].append(run_candidate(name, CANDIDATES[name], args.minutes, root, Path(tmp)))
+            result["rows"].append(run_candidate(name, CANDIDATES[name], dev_seq, args.steps, root))
+            result["summary"] = summary(result["rows"])
+            result["machine_end"] = machine_info()
             save_json(result, args.json)
+    for cand, s in result["summary"].items():
+        print(f"{cand:8s} " + "  ".join(f"{k} {v:.3f}" for k, v in s.items() if k != "folds") +
+              f"  ({s['folds']} folds)")
     return result

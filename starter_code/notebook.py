@@ -57,7 +57,8 @@ def _same_data(run_dir: Path, cfg: Config) -> bool:
 
 def train_or_load(cfg: Config, s: Settings, retrain: bool = False, progress: bool = True) -> Run:
     """Reuse a finished run with exactly this config (e.g. the baseline another notebook trained), continue an
-    interrupted one (its last.pt; e.g. after a Colab disconnect), else train it. Runs live in s.runs_dir."""
+    interrupted one (its last.pt; e.g. after a Colab disconnect), else train it. Runs live in s.runs_dir
+    (`runs.run_dir_for`: a seed other than 0 in its own folder)."""
     path = run_dir_for(cfg, s.runs_dir)
     same = not retrain and _same_config(path, cfg) and _same_data(path, cfg)
     metrics = path / "metrics.json"

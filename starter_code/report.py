@@ -37,7 +37,8 @@ def save_run_figures(run: Run, val_ds: Any, figures_dir: str | Path = "figures",
     figures_dir = Path(figures_dir)
     name = f"{run.config.name}_{run.config.dataset}"
     paths = {k: figures_dir / f"{name}_{k}.png" for k in ("curves", "masks", "class_iou")}
-    plt.close(plot_history(run.history, run.best_epoch, run.stopped_epoch, run.config.name, paths["curves"]))
+    plt.close(plot_history(run.history, run.best_epoch, run.stopped_epoch, run.config.name, paths["curves"],
+                           run.stop_reason, run.config.keep))
     idx = np.linspace(0, len(val_ds) - 1, num=min(n, len(val_ds))).astype(int).tolist()
     images, targets, preds = predict_samples(run.model.to(device), val_ds, idx, device)
     plt.close(plot_masks(images, targets, preds, val_ds.info, f"{run.config.name}: validation images", paths["masks"]))
@@ -150,8 +151,9 @@ def seed_groups(runs: Mapping[str, Run]) -> dict[str, list[str]]:
 
 
 def one_per_experiment(runs: Mapping[str, Run]) -> dict[str, Run]:
-    """The first run of each experiment (its seed-0 run when seeds were trained), for plots showing one run each."""
-    return {keys[0]: runs[keys[0]] for keys in seed_groups(runs).values()}
+    """The first run of each experiment (its seed-0 run when seeds were trained) keyed by the experiment, for plots
+    showing one run each."""
+    return {name: runs[keys[0]] for name, keys in seed_groups(runs).items()}
 
 
 def spread_rows(runs: Mapping[str, Run]) -> list[dict[str, Any]]:
@@ -407,6 +409,8 @@ def assemble_results(docs_dir: str | Path) -> Path:
     out.write_text("# Results\n\nGenerated from docs/results/*.md: one section per dataset by "
                    "`notebooks/08_results_comparison.ipynb` (same epochs and budget for every row of a table), and "
                    "one per recipe run by `python -m starter_code report --section` (its own budget). "
-                   "Do not edit by hand.\n\n"
+                   "An experiment trained with several random seeds is one row, mean ± standard deviation over "
+                   "them; each dataset section ends with the report's own numbers beside ours and why they are "
+                   "not comparable. Do not edit by hand.\n\n"
                    + "\n\n".join(parts) + "\n")
     return out

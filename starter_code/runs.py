@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .checkpoint import implied_stop_reason, load_checkpoint, read_history
-from .config import Config, expected_runs
+from .config import BASELINE, Config, expected_runs
 from .models import MODELS, build_model
 
 
@@ -26,8 +26,8 @@ class Run:
     """A run directory, loaded: its config, history, best-epoch metrics and (optionally) best weights.
 
     `fit` returns one too (with the model). `stop_reason` is None when every epoch ran, "early_stop" when
-    `patience` epochs passed without a better val mIoU, "time_limit" when another epoch would have ended past
-    `time_limit_min`."""
+    `patience` epochs passed without a better val mIoU, "budget" when `budget_min` was used up (its schedule then
+    ended at eta_min); runs written before the budget existed may say "time_limit"."""
 
     config: Config
     run_dir: Path
@@ -56,9 +56,16 @@ class Run:
         return sum(h.get("seconds", 0) for h in self.history)
 
 
+def run_key(cfg: Config) -> str:
+    """How tables name a run: the experiment, with "-seed<k>" for a seed other than the baseline's."""
+    return cfg.name if cfg.seed == BASELINE.seed else f"{cfg.name}-seed{cfg.seed}"
+
+
 def run_dir_for(cfg: Config, runs_dir: str | Path = "runs") -> Path:
-    """Where a run of `cfg` lives: <runs_dir>/<experiment name>-<dataset>."""
-    return Path(runs_dir) / f"{cfg.name}-{cfg.dataset}"
+    """Where a run of `cfg` lives: <runs_dir>/<experiment name>-<dataset>, "-seed<k>" appended for a seed other
+    than the baseline's, so the seeds of one experiment never share a folder."""
+    suffix = "" if cfg.seed == BASELINE.seed else f"-seed{cfg.seed}"
+    return Path(runs_dir) / f"{cfg.name}-{cfg.dataset}{suffix}"
 
 
 # ---------------------------------------------------------------------------------------------------- loading
@@ -103,11 +110,22 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu", weights: b
                reason, classes, model, saved.get("fit_seconds"))
 
 
+def _seed_split(key: str) -> tuple[str, int]:
+    """"baseline-seed2" -> ("baseline", 2); a key without a seed suffix -> (key, 0)."""
+    name, sep, seed = key.rpartition("-seed")
+    return (name, int(seed)) if sep and name and seed.isdigit() else (key, 0)
+
+
 def course_order(names: Iterable[str]) -> list[str]:
-    """The course's experiments first, in course order (config.expected_runs), then the others sorted."""
-    names = list(names)
-    expected = [n for n in expected_runs() if n in names]
-    return expected + sorted(n for n in names if n not in expected)
+    """The course's experiments first, in course order (config.expected_runs), then the others sorted; a seed
+    variant ("baseline-seed1") right after its experiment, seeds in order."""
+    course = {n: i for i, n in enumerate(expected_runs())}
+
+    def rank(key: str) -> tuple[int, str, int, str]:
+        name, seed = _seed_split(key)
+        return (course.get(name, len(course)), name if name not in course else "", seed, key)
+
+    return sorted(names, key=rank)
 
 
 def list_runs(runs_dir: str | Path, dataset: str | None = None, weights: bool = False,
@@ -125,9 +143,9 @@ def list_runs(runs_dir: str | Path, dataset: str | None = None, weights: bool = 
         except Exception as e:  # a half-written or foreign folder must not hide the others
             if verbose:
                 print(f"skipped {d}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
-    names = [r.name for r in found.values()]
-    unique = len(set(names)) == len(names)
-    keyed = {(r.name if unique else folder): r for folder, r in found.items()}
+    keys = [run_key(r.config) for r in found.values()]
+    unique = len(set(keys)) == len(keys)
+    keyed = {(run_key(r.config) if unique else folder): r for folder, r in found.items()}
     return {k: keyed[k] for k in course_order(keyed)}
 
 
@@ -146,26 +164,27 @@ def _items(runs: Mapping[str, Run] | Sequence[Run]) -> list[tuple[str, Run]]:
 
 
 def results_rows(runs: Mapping[str, Run] | Sequence[Run]) -> list[dict[str, Any]]:
-    """One plain dict per run (in the given order): the validation metrics of its best epoch and what made it.
-    Keys: run (the mapping key), experiment, model, dataset, image size, pixel accuracy, mean class accuracy,
-    mIoU, best epoch, epochs run, train minutes."""
+    """One plain dict per run (in the given order): the validation metrics of the epoch it kept and what made it.
+    Keys: run (the mapping key), experiment, seed, model, dataset, image size, pixel accuracy, mean class accuracy,
+    mIoU, best epoch (the kept one), epochs run, train minutes, val CE (the unweighted cross-entropy, comparable
+    whatever loss the run trained with; None for runs written before it was recorded)."""
     rows = []
     for key, r in _items(runs):
         m = r.metrics
-        rows.append({"run": key, "experiment": r.name, "model": r.config.model, "dataset": r.config.dataset,
-                     "image size": r.config.image_size, "pixel accuracy": m["pixel_acc"],
+        rows.append({"run": key, "experiment": r.name, "seed": r.config.seed, "model": r.config.model,
+                     "dataset": r.config.dataset, "image size": r.config.image_size, "pixel accuracy": m["pixel_acc"],
                      "mean class accuracy": m["mean_class_acc"], "mIoU": m["miou"],
                      "best epoch": m.get("epoch", r.best_epoch), "epochs run": r.epochs_run,
-                     "train minutes": r.seconds / 60})
+                     "train minutes": r.seconds / 60, "val CE": m.get("ce")})
     return rows
 
 
-TABLE_COLUMNS = ("model", "pixel accuracy", "mean class accuracy", "mIoU", "best epoch", "epochs run")
+TABLE_COLUMNS = ("model", "pixel accuracy", "mean class accuracy", "mIoU", "best epoch", "epochs run", "val CE")
 
 
 def results_table(runs: Mapping[str, Run] | Sequence[Run], reference: str = "baseline") -> Any:
     """The results table as a pandas DataFrame indexed by run: model, pixel accuracy, mean class accuracy, mIoU,
-    'mIoU vs <reference>' (when the reference is among the runs), best epoch, epochs run."""
+    'mIoU vs <reference>' (when the reference is among the runs), best epoch, epochs run, val CE."""
     import pandas as pd
 
     rows = results_rows(runs)
@@ -179,13 +198,14 @@ def results_table(runs: Mapping[str, Run] | Sequence[Run], reference: str = "bas
 
 def results_markdown(runs: Mapping[str, Run] | Sequence[Run]) -> str:
     """The results table as markdown (docs/results/*.md): experiment, model, dataset, image size, epochs (best),
-    train time, pixel accuracy, mean class accuracy, mIoU. Rows sorted by run folder, so a document rewritten
-    from the same runs is byte-identical whatever order they were listed in."""
+    train time, pixel accuracy, mean class accuracy, mIoU, val CE ("-" for runs without it). Rows sorted by run
+    folder, so a document rewritten from the same runs is byte-identical whatever order they were listed in."""
     order = sorted(_items(runs), key=lambda kr: kr[1].run_dir.name)
-    lines = ["| run | model | dataset | image size | epochs (best) | train time | pixel acc | mean class acc | mIoU |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| run | model | dataset | image size | epochs (best) | train time | pixel acc | mean class acc | mIoU "
+             "| val CE |", "|---|---|---|---|---|---|---|---|---|---|"]
     for row in results_rows(dict(order) if isinstance(runs, Mapping) else [r for _, r in order]):
+        ce = "-" if row["val CE"] is None else f"{row['val CE']:.4f}"
         lines.append(f"| {row['experiment']} | {row['model']} | {row['dataset']} | {row['image size']} | "
                      f"{row['epochs run']} ({row['best epoch']}) | {row['train minutes']:.1f} min | "
-                     f"{row['pixel accuracy']:.4f} | {row['mean class accuracy']:.4f} | {row['mIoU']:.4f} |")
+                     f"{row['pixel accuracy']:.4f} | {row['mean class accuracy']:.4f} | {row['mIoU']:.4f} | {ce} |")
     return "\n".join(lines)

@@ -102,15 +102,22 @@ def image_score(pred: Any, target: Any, classes: Sequence[str]) -> float:
     return float(np.mean(iou[keep])) if keep else float("nan")
 
 
+STOP_LABELS = {"early_stop": "early stop", "budget": "time budget", "time_limit": "time limit"}
+
+
 def plot_history(history: list[dict[str, Any]], best_epoch: int | None = None, stopped_epoch: int | None = None,
-                 title: str = "", path: str | Path | None = None) -> plt.Figure:
-    """Train/val loss per epoch, val mIoU and pixel accuracy, and the learning rate; best and early-stop
-    epochs marked."""
+                 title: str = "", path: str | Path | None = None, stop_reason: str | None = None,
+                 kept: str = "best") -> plt.Figure:
+    """Train/val loss per epoch (and the unweighted val CE when it differs from the val loss), val mIoU and pixel
+    accuracy, and the learning rate; the reported epoch ('best' or 'last', as `kept`) and the epoch training
+    stopped at (labelled by `stop_reason`) marked."""
     ep = [h["epoch"] for h in history]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     ax = axes[0]
     ax.plot(ep, [h["train_loss"] for h in history], "o-", label="train loss")
     ax.plot(ep, [h["val_loss"] for h in history], "s-", label="val loss")
+    if any(h.get("val_ce") is not None and h["val_ce"] != h["val_loss"] for h in history):
+        ax.plot(ep, [h.get("val_ce") for h in history], "^--", label="val CE (no class weights)")
     ax.set(xlabel="epoch", ylabel="cross-entropy (nats / labelled pixel)", title=f"{title} loss".strip())
     ax = axes[1]
     ax.plot(ep, [h["val_miou"] for h in history], "o-", label="val mIoU")
@@ -122,9 +129,10 @@ def plot_history(history: list[dict[str, Any]], best_epoch: int | None = None, s
     ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
     for ax in axes[:2]:
         if best_epoch:
-            ax.axvline(best_epoch, color="tab:green", ls="--", label=f"best epoch ({best_epoch})")
+            ax.axvline(best_epoch, color="tab:green", ls="--", label=f"{kept} epoch ({best_epoch})")
         if stopped_epoch:
-            ax.axvline(stopped_epoch, color="tab:red", ls=":", label=f"early stop ({stopped_epoch})")
+            label = STOP_LABELS.get(stop_reason or "early_stop", stop_reason)
+            ax.axvline(stopped_epoch, color="tab:red", ls=":", label=f"{label} ({stopped_epoch})")
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

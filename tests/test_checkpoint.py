@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import random
 from dataclasses import replace
 
@@ -114,3 +115,19 @@ def test_implied_stop_reason_for_files_without_one() -> None:
     assert implied_stop_reason(cfg, 7, 4) == "early_stop"
     assert implied_stop_reason(cfg, 6, 4) == "time_limit"
     assert implied_stop_reason(replace(cfg, patience=None), 7, 4) == "time_limit"
+
+
+def test_a_failed_json_write_is_one_line_and_leaves_no_temp_file(tmp_path, monkeypatch) -> None:
+    checkpoint.write_history(tmp_path, [{"epoch": 1}], 1, None, None, 1.0)
+    before = (tmp_path / "history.json").read_text()
+
+    def disk_full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.os, "replace", disk_full)
+    with pytest.raises(TrainingError) as e:
+        checkpoint.write_history(tmp_path, [{"epoch": 1}, {"epoch": 2}], 2, None, None, 2.0)
+    assert str(e.value) == (f"could not write {tmp_path / 'history.json'} (No space left on device); "
+                            "the previous version is intact")
+    assert (tmp_path / "history.json").read_text() == before
+    assert not list(tmp_path.glob(".history.json.tmp-*"))

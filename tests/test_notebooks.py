@@ -11,7 +11,7 @@ import re
 import nbformat
 import pytest
 
-from starter_code.workspace import execute_notebooks, notebook_paths, project_root
+from starter_code.workspace import execute_notebooks, notebook_paths
 
 NOTEBOOKS = notebook_paths()
 
@@ -139,7 +139,7 @@ def test_executing_prints_no_kernel_transport_warning(tmp_path, capfd) -> None:
     assert out.cells[0].outputs[0]["text"] == "42\n"
     captured = capfd.readouterr()  # the kernel process writes to the same file descriptors
     assert "without encryption" not in captured.out + captured.err
-    assert not [p for p in (project_root() / "notebooks").iterdir() if "ipc" in p.name]  # no sockets left behind
+    assert not [p.name for p in tmp_path.iterdir() if "ipc" in p.name]  # no sockets left in the notebook's folder
 
 
 @pytest.mark.slow
@@ -150,3 +150,19 @@ def test_notebook_executes_in_smoke_mode(path, tmp_path, monkeypatch) -> None:
     executed = nbformat.read(tmp_path / "out" / path.name, as_version=4)
     errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors, json.dumps(errors[:1])[:2000]
+
+
+@pytest.mark.slow
+def test_skipping_augment_strong_as_notebook_03_suggests_leaves_it_running(tmp_path, monkeypatch) -> None:
+    path = next(p for p in NOTEBOOKS if p.name.startswith("03"))
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "# comment out to skip it" in c.source)
+    cell.source = "\n".join("# " + line if "# comment out to skip it" in line else line
+                            for line in cell.source.splitlines())
+    nbformat.write(nb, tmp_path / path.name)
+    monkeypatch.setenv("KIT_SMOKE_DIR", str(tmp_path / "smoke"))
+    execute_notebooks([tmp_path / path.name], tmp_path / "out", {"smoke": True}, timeout=600)
+    executed = nbformat.read(tmp_path / "out" / path.name, as_version=4)
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors, json.dumps(errors[:1])[:2000]
+    assert not (tmp_path / "smoke" / "runs" / "augment_strong-synthetic").exists()

@@ -166,3 +166,13 @@ def test_run_section_reproduces_the_run(tmp_path) -> None:
     assert "**0.1 min**" in text  # fit_seconds 3.0
     assert results_markdown([load_run(d, weights=False)]) in text
     assert "scored val mIoU 0.5000" in text and "| 0.500 |" in text
+
+
+def test_unweighted_val_ce_is_folded_when_runs_recorded_it() -> None:
+    runs = _seeds([0.1, 0.2])
+    assert "val CE" not in report.spread_table(runs).columns  # runs written before it was recorded
+    for r, ce in zip(runs.values(), (1.0, 1.2)):
+        r.metrics["ce"] = ce
+    rows = report.spread_rows(runs)
+    assert rows[0]["val CE"] == pytest.approx(1.1) and rows[0]["val CE std"] == pytest.approx(0.1414, abs=1e-4)
+    assert report.spread_table(runs).loc["baseline", "val CE"] == "1.1000 ± 0.1414"

@@ -21,7 +21,7 @@ CLASSES = list(VOC_INFO.classes)
 
 def write_run(runs_dir: Path, cfg: Config, miou: float, epochs: int = 3, seconds: float = 6.0,
               stopped: int | None = None, folder: str | None = None, weights: bool = True,
-              stop_reason: str | None | type = ..., best_epoch: int | None = None) -> Path:
+              stop_reason: str | None | type = ..., best_epoch: int | None = None, ce: float | None = None) -> Path:
     """A run directory as fit writes it, through the checkpoint writers, with chosen numbers."""
     d = runs_dir / (folder or f"{cfg.name}-{cfg.dataset}")
     d.mkdir(parents=True)
@@ -32,6 +32,8 @@ def write_run(runs_dir: Path, cfg: Config, miou: float, epochs: int = 3, seconds
     iou = {c: (math.nan if i % 5 == 4 else miou) for i, c in enumerate(CLASSES)}
     metrics = {"split": "val", "epoch": best_epoch, "pixel_acc": 0.75 + miou / 10, "mean_class_acc": 0.25 + miou,
                "miou": miou, "fw_iou": 0.6, "loss": 1.0, "iou": iou, "class_acc": iou, "num_pixels": 100}
+    if ce is not None:  # runs written before the unweighted val CE was recorded have no "ce"
+        metrics["ce"] = ce
     checkpoint.write_config(d, cfg)
     checkpoint.write_metrics(d, metrics)
     checkpoint.write_history(d, history, best_epoch, stopped, None, 12.5)
@@ -56,6 +58,7 @@ def test_run_dir_rule() -> None:
     cfg = replace(BASELINE, name="cosine", dataset="camvid")
     assert run_dir_for(cfg) == Path("runs") / "cosine-camvid"
     assert run_dir_for(cfg, "/w/runs") == Path("/w/runs/cosine-camvid")
+    assert run_dir_for(replace(cfg, seed=2), "/w/runs") == Path("/w/runs/cosine-camvid-seed2")  # seeds apart
 
 
 def test_load_run_reads_every_file(tmp_path) -> None:
@@ -88,8 +91,9 @@ def test_a_folder_that_is_not_a_finished_run_is_named(tmp_path) -> None:
 @pytest.mark.parametrize(("stopped", "stored", "expected"), [
     (None, ..., None),  # ran every epoch
     (5, ..., "early_stop"),  # best epoch 3, patience 2: the early-stop rule explains the stop
-    (4, ..., "time_limit"),  # one epoch after the best: only the time guard stops there
+    (4, ..., "time_limit"),  # one epoch after the best: only the time guard of that time stops there
     (5, "time_limit", "time_limit"),  # stored: taken as written
+    (5, "budget", "budget"),
 ])
 def test_stop_reason_is_stored_or_inferred_for_old_runs(tmp_path, stopped, stored, expected) -> None:
     cfg = tiny("baseline", patience=2)
@@ -152,7 +156,7 @@ def test_results_table_columns_and_reference(tmp_path) -> None:
     found = list_runs(tmp_path, verbose=False)
     df = runs.results_table(found)
     assert list(df.columns) == ["model", "pixel accuracy", "mean class accuracy", "mIoU", "mIoU vs baseline",
-                                "best epoch", "epochs run"]
+                                "best epoch", "epochs run", "val CE"]
     assert list(df.index) == ["baseline", "cosine"] and df.index.name == "run"
     assert df.loc["cosine", "mIoU vs baseline"] == pytest.approx(0.05)
     assert df.loc["cosine", "epochs run"] == 2 and df.loc["baseline", "best epoch"] == 3
@@ -161,16 +165,37 @@ def test_results_table_columns_and_reference(tmp_path) -> None:
 
 
 def test_results_markdown_is_the_docs_table(tmp_path) -> None:
-    write_run(tmp_path, tiny("weighted"), 0.0442, epochs=6, seconds=7.0, best_epoch=6, weights=False)
+    write_run(tmp_path, tiny("weighted"), 0.0442, epochs=6, seconds=7.0, best_epoch=6, weights=False, ce=1.23456)
     write_run(tmp_path, tiny("augment"), 0.1066, epochs=6, seconds=8.0, best_epoch=5, weights=False)
     found = list_runs(tmp_path, verbose=False)
     assert list(found) == ["augment", "weighted"]
     expected = "\n".join([
-        "| run | model | dataset | image size | epochs (best) | train time | pixel acc | mean class acc | mIoU |",
-        "|---|---|---|---|---|---|---|---|---|",
-        "| augment | unet | synthetic | 128 | 6 (5) | 0.8 min | 0.7607 | 0.3566 | 0.1066 |",
-        "| weighted | unet | synthetic | 128 | 6 (6) | 0.7 min | 0.7544 | 0.2942 | 0.0442 |"])
+        "| run | model | dataset | image size | epochs (best) | train time | pixel acc | mean class acc | mIoU "
+        "| val CE |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        "| augment | unet | synthetic | 128 | 6 (5) | 0.8 min | 0.7607 | 0.3566 | 0.1066 | - |",
+        "| weighted | unet | synthetic | 128 | 6 (6) | 0.7 min | 0.7544 | 0.2942 | 0.0442 | 1.2346 |"])
     assert runs.results_markdown(found) == expected
     assert runs.results_markdown(dict(reversed(found.items()))) == expected  # same runs, same bytes
     assert runs.results_markdown(list(found.values())) == expected
     assert [r["run"] for r in runs.results_rows(found)] == ["augment", "weighted"]
+
+
+def test_val_ce_and_seed_reach_the_rows(tmp_path) -> None:
+    write_run(tmp_path, tiny("weighted", seed=3), 0.2, weights=False, ce=0.75)
+    write_run(tmp_path, tiny("baseline"), 0.3, weights=False)  # written before val CE was recorded
+    rows = {r["run"]: r for r in runs.results_rows(list_runs(tmp_path, verbose=False))}
+    assert (rows["weighted-seed3"]["val CE"], rows["weighted-seed3"]["seed"]) == (0.75, 3)
+    assert (rows["baseline"]["val CE"], rows["baseline"]["seed"]) == (None, 0)
+
+
+def test_seeds_have_their_own_folders_and_keys_next_to_their_experiment(tmp_path) -> None:
+    for name, seed in (("cosine", 0), ("baseline", 2), ("zeta_custom", 1), ("baseline", 0), ("baseline", 1),
+                       ("zeta_custom", 0)):
+        cfg = tiny(name, seed=seed)
+        write_run(tmp_path, cfg, 0.1, weights=False, folder=run_dir_for(cfg).name)
+    found = list_runs(tmp_path, verbose=False)
+    assert list(found) == ["baseline", "baseline-seed1", "baseline-seed2", "cosine", "zeta_custom",
+                           "zeta_custom-seed1"]
+    assert found["baseline-seed2"].run_dir.name == "baseline-synthetic-seed2"
+    assert found["baseline-seed2"].config.seed == 2 and found["baseline"].config.seed == 0

@@ -161,3 +161,12 @@ def test_plot_history_marks_best_and_stop(runs) -> None:
     fig = viz.plot_history(r.history, best_epoch=2, stopped_epoch=3, title="cosine")
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert "best epoch (2)" in labels and "early stop (3)" in labels
+
+
+def test_plot_history_names_the_stop_and_draws_the_unweighted_val_ce(runs) -> None:
+    history = [{**h, "val_ce": h["val_loss"] / 2} for h in runs["cosine"].history]
+    fig = viz.plot_history(history, best_epoch=3, stopped_epoch=3, stop_reason="budget", kept="last")
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "last epoch (3)" in labels and "time budget (3)" in labels and "val CE (no class weights)" in labels
+    same = viz.plot_history(runs["cosine"].history)  # no val_ce recorded (older runs): no third line
+    assert "val CE (no class weights)" not in [t.get_text() for t in same.axes[0].get_legend().get_texts()]

@@ -1,22 +1,17 @@
-"""VOC and CamVid readers: the real masks in ../shared/data (read in place, never copied) and a tiny synthetic VOC
-tree built here for every error path."""
+"""data/voc.py: VOC tree discovery, split lists and the real masks in ../shared/data (read in place, never
+copied), plus a tiny synthetic VOC tree for the error paths."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import CAMVID, SHARED, VOC_MASKS, requires_camvid, requires_voc, save_index_png, save_jpeg
+from conftest import VOC_MASKS, requires_voc
 from PIL import Image
 
-import starter_code
-from starter_code.data import build_dataset
-from starter_code.data.camvid import camvid_dataset
 from starter_code.data.classes import VOC_INFO, voc_palette
 from starter_code.data.dataset import DataError, SegmentationDataset, load_mask
-from starter_code.data.stats import class_stats, class_weights
+from starter_code.data.stats import class_stats
 from starter_code.data.voc import find_voc_dir, read_split, voc_dataset
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
@@ -48,14 +43,6 @@ VOC_TABLE = {
     255: (14335564, 1464, 14232845, 1449),
 }
 VOC_TOTAL = {"train": (262462800, 1464), "val": (259119702, 1449)}
-
-# camvid/README.md: train pixels and images per class, void (11) separately, and the recomputed median weights
-CAMVID_TRAIN_PIXELS = [10682767, 14750079, 623349, 20076880, 2845085, 6166762, 743859, 714595, 3719877, 405385,
-                       184967]
-CAMVID_TRAIN_IMAGES = [366, 365, 366, 367, 349, 319, 351, 173, 360, 317, 201]
-CAMVID_TRAIN_VOID = 2503995
-CAMVID_TRAIN_TOTAL = 63417600
-CAMVID_MEDIAN_WEIGHTS = [0.2793, 0.2017, 4.7865, 0.1490, 1.0000, 0.4217, 3.8467, 1.9736, 0.7889, 6.3747, 8.8587]
 
 SAMPLE_ID = "2007_000129"
 
@@ -149,57 +136,6 @@ def test_voc_sample_pair_loads_aligned_through_segmentation_dataset():
     assert np.abs(means[15] - means[0]).max() > 10
 
 
-# -------------------------------------------------------------------------------------------- real CamVid
-@requires_camvid
-@pytest.mark.parametrize(("split", "n"), [("train", 367), ("val", 101)])
-def test_camvid_pairs_sizes_and_void_mapping(split, n):
-    ds = camvid_dataset(CAMVID, split)
-    assert len(ds) == n
-    assert ds.uniform_size
-    for img_path, mask_path in zip(ds.images, ds.masks):
-        assert img_path.parent.name == split and mask_path.parent.name == f"{split}annot"
-        assert img_path.name == mask_path.name and img_path.is_file() and mask_path.is_file()
-    for i in range(n):
-        image, mask = ds.read(i)  # decodes the image and checks the sizes match
-        assert image.shape == (360, 480, 3) and mask.shape == (360, 480)
-        with Image.open(ds.masks[i]) as im:
-            assert im.mode == "L"
-            raw = np.array(im)
-        assert raw.max() <= 11 and not (raw == 255).any()
-        assert not (mask == 11).any()  # void 11 never survives ...
-        assert set(np.unique(mask).tolist()) <= set(range(11)) | {255}
-        assert int((mask == 255).sum()) == int((raw == 11).sum())  # ... it becomes 255, pixel for pixel
-        keep = raw != 11
-        assert np.array_equal(mask[keep], raw[keep])  # and nothing else changes
-    for i in (0, n - 1):
-        img_t, mask_t = ds[i]
-        assert tuple(img_t.shape) == (3, 360, 480) and img_t.dtype == torch.float32
-        assert tuple(mask_t.shape) == (360, 480) and mask_t.dtype == torch.int64
-
-
-@requires_camvid
-def test_camvid_train_stats_and_median_weights_match_the_readme():
-    st = class_stats(camvid_dataset(CAMVID, "train"), cache_dir=None, progress=False)
-    assert st["pixels"] == CAMVID_TRAIN_PIXELS
-    assert st["images"] == CAMVID_TRAIN_IMAGES
-    assert st["void_pixels"] == CAMVID_TRAIN_VOID
-    assert st["void_images"] == 367
-    assert st["total_pixels"] == CAMVID_TRAIN_TOTAL
-    weights = class_weights(st, "median")
-    assert [round(w, 4) for w in weights] == pytest.approx(CAMVID_MEDIAN_WEIGHTS, abs=1e-9)
-
-
-@requires_camvid
-def test_build_dataset_camvid_eval_and_train_presets():
-    val = build_dataset("camvid", CAMVID, "val", "eval", None, limit=2)
-    assert len(val) == 2 and tuple(val[1][0].shape) == (3, 360, 480)
-    train = build_dataset("camvid", CAMVID, "train", "strong", 96, limit=1)
-    torch.manual_seed(0)
-    img, mask = train[0]
-    assert tuple(img.shape) == (3, 96, 96) and tuple(mask.shape) == (96, 96)
-    assert set(mask.unique().tolist()) <= set(range(11)) | {255}
-
-
 # ------------------------------------------------------------------------------------ synthetic VOC tree
 def test_find_voc_dir_accepts_the_root_or_the_voc2012_folder(tmp_path, voc_tree):
     assert voc_tree == tmp_path / "VOCdevkit" / "VOC2012"
@@ -243,99 +179,6 @@ def test_duplicate_and_empty_split_lists_are_refused(voc_tree):
     assert str(lst) in str(exc.value)
 
 
-def test_mask_value_out_of_range_names_the_file(tmp_path, voc_tree):
-    bad = voc_tree / "SegmentationClass" / "2000_000002.png"
-    m = np.zeros((10, 12), dtype=np.uint8)
-    m[3, 4] = 30
-    save_index_png(bad, m)
-    ds = voc_dataset(tmp_path, "train")
-    ds[0]  # the good one still loads
-    with pytest.raises(DataError) as exc:
-        ds[1]
-    assert str(bad) in str(exc.value) and "30" in str(exc.value)
-
-
-def test_mask_image_size_mismatch_names_the_file(tmp_path, voc_tree):
-    mask_path = voc_tree / "SegmentationClass" / "2000_000001.png"
-    save_index_png(mask_path, np.zeros((11, 12), dtype=np.uint8))  # image is 10 high x 12 wide
-    with pytest.raises(DataError) as exc:
-        voc_dataset(tmp_path, "train")[0]
-    msg = str(exc.value)
-    assert str(mask_path) in msg and "2000_000001.jpg" in msg
-    assert "12x11" in msg and "12x10" in msg
-
-
-def test_rgb_mask_in_palette_colours_converts_to_indices(tmp_path, voc_tree):
-    idx = np.array([[0, 1, 15, 255], [20, 7, 255, 0], [3, 3, 3, 3]], dtype=np.uint8)
-    mask_path = voc_tree / "SegmentationClass" / "2000_000001.png"
-    Image.fromarray(voc_palette()[idx]).save(mask_path)  # an RGB PNG, coloured with the VOC colours
-    save_jpeg(voc_tree / "JPEGImages" / "2000_000001.jpg", (3, 4))
-    with Image.open(mask_path) as im:
-        assert im.mode == "RGB"
-    assert np.array_equal(load_mask(mask_path, VOC_INFO.palette), idx)
-    _, mask = voc_dataset(tmp_path, "train")[0]
-    assert torch.equal(mask, torch.from_numpy(idx).long())
-
-
-def test_rgb_mask_with_a_foreign_colour_is_refused(tmp_path, voc_tree):
-    rgb = voc_palette()[np.zeros((10, 12), dtype=np.uint8)]
-    rgb[2, 3] = (1, 2, 3)  # not a VOC colour
-    mask_path = voc_tree / "SegmentationClass" / "2000_000001.png"
-    Image.fromarray(rgb).save(mask_path)
-    with pytest.raises(DataError) as exc:
-        voc_dataset(tmp_path, "train")[0]
-    assert str(mask_path) in str(exc.value) and "(1,2,3)" in str(exc.value)
-    assert "not in the palette" in str(exc.value)
-    with pytest.raises(DataError):  # without a palette an RGB mask cannot be read at all
-        load_mask(mask_path)
-
-
-def test_rgb_mask_refusal_does_not_blame_file_corruption(voc_tree):
-    """A valid PNG in foreign colours is refused for its colours, not called corrupt (the advice would be wrong)."""
-    rgb = voc_palette()[np.zeros((4, 4), dtype=np.uint8)]
-    rgb[0, 0] = (1, 2, 3)
-    mask_path = voc_tree / "SegmentationClass" / "2000_000001.png"
-    Image.fromarray(rgb).save(mask_path)
-    with pytest.raises(DataError) as exc:
-        load_mask(mask_path, VOC_INFO.palette)
-    assert "corrupt" not in str(exc.value)
-
-
-def test_mask_in_a_foreign_palette_still_reads_as_indices(tmp_path):
-    idx = np.array([[0, 5, 255], [12, 0, 1]], dtype=np.uint8)
-    path = tmp_path / "m.png"
-    im = Image.fromarray(idx)
-    im.putpalette([v for i in range(256) for v in (255 - i, i, 0)])  # not the VOC colours
-    im.save(path)
-    assert np.array_equal(load_mask(path, VOC_INFO.palette), idx)
-
-
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "missing"])
-def test_corrupt_or_missing_jpeg_names_the_file(tmp_path, voc_tree, damage):
-    jpg = voc_tree / "JPEGImages" / "2000_000002.jpg"
-    save_jpeg(jpg, (10, 12), seed=5)
-    if damage == "garbage":
-        jpg.write_bytes(b"\xff\xd8 this is not a jpeg" * 10)
-    elif damage == "truncated":
-        jpg.write_bytes(jpg.read_bytes()[: len(jpg.read_bytes()) // 2])
-    else:
-        jpg.unlink()
-    ds = voc_dataset(tmp_path, "train")
-    ds[0]
-    with pytest.raises(DataError) as exc:
-        ds[1]
-    assert str(jpg) in str(exc.value)
-    assert ("missing" if damage == "missing" else "corrupt") in str(exc.value)
-
-
-def test_corrupt_mask_names_the_file(tmp_path, voc_tree):
-    png = voc_tree / "SegmentationClass" / "2000_000001.png"
-    png.write_bytes(png.read_bytes()[:40])
-    with pytest.raises(DataError) as exc:
-        voc_dataset(tmp_path, "train")[0]
-    assert str(png) in str(exc.value)
-
-
 @requires_voc
 def test_real_sample_via_a_symlinked_tree(tmp_path):
     """voc_dataset over a tmp tree whose files are symlinks to the shared sample (nothing copied)."""
@@ -349,18 +192,3 @@ def test_real_sample_via_a_symlinked_tree(tmp_path):
     img, mask = ds[0]
     assert tuple(img.shape) == (3, 500, 334) and set(mask.unique().tolist()) == {0, 2, 15, 255}
     assert not any(p.is_file() and not p.is_symlink() for p in (voc / "JPEGImages").iterdir())
-
-
-def test_shared_data_is_next_to_the_repository_and_skips_only_when_absent():
-    """The real data is looked up one level above the repository root (the folder holding the starter_code
-    package), and the shared-data tests skip exactly when that folder is absent: when it is there, both
-    datasets must be complete rather than silently skipped."""
-    repo = Path(starter_code.__file__).resolve().parents[1]
-    assert SHARED == repo.parent / "shared" / "data"
-    assert VOC_MASKS == SHARED / "voc2012-masks" and CAMVID == SHARED / "camvid"
-    for marker in (requires_voc, requires_camvid):
-        assert marker.name == "skipif" and marker.args == (not SHARED.is_dir(),)
-    if SHARED.is_dir():
-        for folder in (VOC_MASKS / "SegmentationClass", VOC_MASKS / "ImageSets" / "Segmentation",
-                       VOC_MASKS / "sample", CAMVID / "train", CAMVID / "trainannot"):
-            assert folder.is_dir(), f"{folder} is missing from the shared data"

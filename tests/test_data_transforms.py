@@ -1,4 +1,4 @@
-"""Joint image/mask transforms: alignment, nearest-only masks, padding, sizes, randomness per epoch, caching.
+"""Joint image/mask transforms: alignment, nearest-only masks, padding, sizes, randomness per epoch.
 
 Alignment is checked with coordinates. The image encodes its own pixel coordinates (R = x mod 256,
 G = y mod 256, B = x // 256 + 16 * (y // 256)) and the mask is a fixed function f(x, y) of them. The same
@@ -191,40 +191,3 @@ def test_random_presets_change_across_epochs_for_the_same_index(tmp_path, preset
     # the deterministic preset, for contrast
     ds.transform = build_transform("none", SIZE)
     assert torch.equal(ds[0][0], ds[0][0]) and torch.equal(ds[0][1], ds[0][1])
-
-
-def test_cache_size_keeps_what_each_preset_needs():
-    from starter_code.data import cache_size_for
-
-    assert cache_size_for("eval", 224) is None and cache_size_for("none", None) is None
-    assert cache_size_for("none", 224) == 224 and cache_size_for("paper", 224) == 224
-    assert cache_size_for("strong", 224) == 448  # scale jitter reaches 2x the training size
-
-
-@pytest.mark.parametrize("preset,cache_size,expected_hw", [
-    ("none", 40, (40, 57)),     # downscaled to the shorter side
-    ("strong", 160, (90, 130)),  # never upscaled: native kept
-])
-def test_fill_cache_decodes_once_and_forked_workers_use_it(tmp_path, preset, cache_size, expected_hw):
-    ids = ["a", "b", "c"]
-    make_voc_tree(tmp_path, {"train": ids}, hw=(90, 130))
-    voc = tmp_path / "VOCdevkit" / "VOC2012"
-    ds = SegmentationDataset([voc / "JPEGImages" / f"{i}.jpg" for i in ids],
-                             [voc / "SegmentationClass" / f"{i}.png" for i in ids], VOC_INFO, ids,
-                             transform=build_transform("eval", None), cache=True, cache_size=cache_size)
-    reference = [ds.read(i) for i in range(3)]
-    ds.fill_cache(progress=False)
-    assert sorted(ds._cache) == [0, 1, 2]
-    for i, (img, msk) in ds._cache.items():
-        assert tuple(img.shape[-2:]) == expected_hw and tuple(msk.shape) == expected_hw
-        if expected_hw == (90, 130):
-            assert torch.equal(msk, torch.from_numpy(reference[i][1]))
-
-    def no_disk(index):
-        raise AssertionError("read from disk after fill_cache")
-
-    ds.read = no_disk  # a forked worker inherits this: any disk read fails the test
-    loader = torch.utils.data.DataLoader(ds, batch_size=3, num_workers=1, multiprocessing_context="fork")
-    images, masks = next(iter(loader))
-    assert tuple(masks.shape) == (3, *expected_hw)
-    assert torch.equal(masks, torch.stack([ds._cache[i][1] for i in range(3)]).long())
