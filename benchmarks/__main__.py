@@ -1,7 +1,7 @@
 """`python -m benchmarks <name> [options]`: run one benchmark, print a summary, save JSON to benchmarks/results/.
 
     python -m benchmarks train-step | loader | eval | epoch | synthetic | gpu-estimate | camvid-recipe | voc-scale |
-        gpu-check [--help]
+        gpu-check | camvid-epoch [--help]
 """
 
 from __future__ import annotations
@@ -11,12 +11,23 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from . import camvid_recipe, epoch, eval, gpu_check, gpu_estimate, loader, synthetic, train_step, voc_scale
+from . import (
+    camvid_epoch,
+    camvid_recipe,
+    epoch,
+    eval,
+    gpu_check,
+    gpu_estimate,
+    loader,
+    synthetic,
+    train_step,
+    voc_scale,
+)
 from .common import RESULTS, save_json
 
 BENCHMARKS = {"train-step": train_step, "loader": loader, "eval": eval, "epoch": epoch, "synthetic": synthetic,
               "gpu-estimate": gpu_estimate, "camvid-recipe": camvid_recipe, "voc-scale": voc_scale,
-              "gpu-check": gpu_check}
+              "gpu-check": gpu_check, "camvid-epoch": camvid_epoch}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,8 +6,8 @@ CamVid train holds three video sequences (0001TP 62 frames, 0006R0 101, 0016E5 2
 neighbouring frames make val (and any dev split cut from the same sequence) flatter the model. Each fold trains on
 two sequences and scores on the third; the folds rotate. Every candidate trains the same number of optimizer steps
 on a fold (`--steps`, so a busy shared CPU does not bias a candidate; its seconds per step are recorded too), with
-the recipe's cosine schedule over those steps, and reports the LAST model, never an epoch picked on dev. From the
-same training run it also scores:
+the recipe's cosine schedule over those steps (dev scored every 4th epoch for the curve), and reports the LAST
+model, never an epoch picked on dev. From the same training run it also scores:
 
 - `swa`: the average of the weights at the end of each epoch of the last quarter of the schedule (SWA), batch-norm
   statistics recomputed with one pass over the training crops;
@@ -16,12 +16,18 @@ same training run it also scores:
 
 Trained candidates (a diff of camvid_fast each): `recipe` (camvid_fast itself) and `lovasz` (the weighted
 cross-entropy plus the Lovasz-softmax loss, an IoU surrogate). Writes the JSON after every fold and candidate.
+
+    python -m benchmarks camvid-recipe --budget-min 29 --folds 0001TP --json FILE
+
+trains the chosen recipe as `fit` runs it (its time budget, its schedule) on a fold and scores its last model on
+the dev sequence: the estimate of what camvid_fast scores on frames of a sequence it has never seen.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -170,7 +176,7 @@ def run_candidate(name: str, diff: dict[str, Any], dev_seq: str, steps: int, roo
     train_pairs, dev_pairs = fold(root, dev_seq)
     per_epoch = len(train_pairs) // RECIPE.batch_size
     epochs = max(2, round(steps / per_epoch))
-    cfg = replace(RECIPE, name=name, epochs=epochs, budget_min=None, keep="last", device="cpu", **diff)
+    cfg = replace(RECIPE, name=name, epochs=epochs, budget_min=None, keep="last", val_every=4, device="cpu", **diff)
     train_ds, dev_ds = datasets(cfg, train_pairs, True), datasets(cfg, dev_pairs, False)
     t0 = time.perf_counter()
     p = engine.build_parts(cfg, (train_ds, dev_ds), progress=False)
@@ -203,6 +209,26 @@ def run_candidate(name: str, diff: dict[str, Any], dev_seq: str, steps: int, roo
     return row
 
 
+def run_recipe(dev_seq: str, root: Path, budget_min: float, out: Path) -> dict[str, Any]:
+    """camvid_fast itself, as `fit` runs it (its time budget, validation every 5th epoch), trained on a fold's two
+    sequences: the last model scored on the dev sequence, with and without flip TTA."""
+    train_pairs, dev_pairs = fold(root, dev_seq)
+    cfg = replace(RECIPE, name="recipe", budget_min=budget_min, device="cpu")
+    t0 = time.perf_counter()
+    run = engine.fit(cfg, out / f"recipe-{dev_seq}", progress=False,
+                     datasets=(datasets(cfg, train_pairs, True), datasets(cfg, dev_pairs, False)))
+    wall = time.perf_counter() - t0
+    dev_loader = engine.make_loader(datasets(cfg, dev_pairs, False), cfg.batch_size, False, torch.device("cpu"), 0)
+    scores = {"last": score(run.model, dev_loader, cfg), "last+flip": score(FlipTTA(run.model), dev_loader, cfg)}
+    print(f"{dev_seq} recipe, budget {budget_min:g} min: {run.epochs_run} epochs in {wall / 60:.1f} min, "
+          f"stop {run.stop_reason}, last lr {run.history[-1]['lr']:.2g}  " +
+          "  ".join(f"{k} {v['miou']:.3f}" for k, v in scores.items()), flush=True)
+    return {"candidate": "recipe", "diff": {"budget_min": budget_min}, "dev_sequence": dev_seq,
+            "train_frames": len(train_pairs), "dev_frames": len(dev_pairs), "epochs": run.epochs_run,
+            "stop_reason": run.stop_reason, "wall_s": wall, "fit_seconds": run.fit_seconds, "scores": scores,
+            "history": run.history}
+
+
 def summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Dev mIoU per candidate and scoring, averaged over the folds that have it (and the folds counted)."""
     out: dict[str, dict[str, float]] = {}
@@ -222,6 +248,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--folds", default=",".join(SEQUENCES), help="dev sequences, one fold each")
     p.add_argument("--only", default=",".join(CANDIDATES), help=f"candidates: {', '.join(CANDIDATES)}")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--budget-min", type=float, default=None,
+                   help="instead of the candidates: camvid_fast itself under this time budget on each fold")
     return p
 
 
@@ -231,13 +259,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         torch.set_num_threads(args.threads)
     root = Path(args.data_root)
     result: dict[str, Any] = {"benchmark": "camvid_recipe", "machine": machine_info(), "base": RECIPE.to_dict(),
-                              "steps": args.steps, "command": getattr(args, "command", ""), "rows": []}
-    for dev_seq in args.folds.split(","):
-        for name in args.only.split(","):
-            result["rows"].append(run_candidate(name, CANDIDATES[name], dev_seq, args.steps, root))
-            result["summary"] = summary(result["rows"])
-            result["machine_end"] = machine_info()
-            save_json(result, args.json)
+                              "steps": None if args.budget_min else args.steps,
+                              "budget_min": args.budget_min, "command": getattr(args, "command", ""), "rows": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for dev_seq in args.folds.split(","):
+            for name in ["recipe"] if args.budget_min else args.only.split(","):
+                result["rows"].append(run_recipe(dev_seq, root, args.budget_min, Path(tmp)) if args.budget_min
+                                      else run_candidate(name, CANDIDATES[name], dev_seq, args.steps, root))
+                result["summary"] = summary(result["rows"])
+                result["machine_end"] = machine_info()
+                save_json(result, args.json)
     for cand, s in result["summary"].items():
         print(f"{cand:8s} " + "  ".join(f"{k} {v:.3f}" for k, v in s.items() if k != "folds") +
               f"  ({s['folds']} folds)")

@@ -416,7 +416,7 @@ def _training_rows() -> list[dict[str, Any]]:
     return list(groups.values())
 
 
-def _range(lo: float, hi: float, unit: str = "s") -> str:
+def _range(lo: float, hi: float, unit: str = " s") -> str:
     def f(x: float) -> str:
         return f"{x:.1f}" if x < 10 else f"{x:.0f}"
 

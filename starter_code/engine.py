@@ -282,12 +282,13 @@ def early_stop_epoch(scores: list[float], patience: int | None) -> int | None:
 
 def epochs_that_fit(cfg: Config, elapsed: float, costs: Sequence[float]) -> int | None:
     """How many more epochs fit in cfg.budget_min after `elapsed` seconds, each costing as much as the slowest of
-    the last three (`costs`: seconds per epoch, validation and checkpoints included); None without a budget."""
+    the last three (`costs`: seconds per epoch, validation and checkpoints included; the last `val_every` when
+    that is more, so a validated epoch is among them); None without a budget."""
     if cfg.budget_min is None:
         return None
     if not costs:
         return cfg.epochs
-    return max(0, math.floor((60 * cfg.budget_min - elapsed) / max(costs[-3:])))
+    return max(0, math.floor((60 * cfg.budget_min - elapsed) / max(costs[-max(3, cfg.val_every):])))
 
 
 def next_position(cfg: Config, done: int, position: float, more: int) -> float | None:
@@ -295,15 +296,18 @@ def next_position(cfg: Config, done: int, position: float, more: int) -> float |
 
     `position` is the epoch just trained's, `more` how many epochs still fit. The next epoch is placed as if the run
     had min(cfg.epochs, done + more) epochs, never behind the last position; when at most one more fits, it is the
-    last and trains at eta_min (position 1). A run stops once an epoch trained at eta_min, or (without a scheduler)
-    when no epoch fits, so the schedule is never cut short. If an epoch ran slower than all three before it, so
-    that none fits any more, the eta_min epoch still runs: the budget is then overrun by less than one epoch."""
-    if cfg.scheduler is None:
-        return None if more == 0 else position
+    last (position 1: it trains at eta_min and is validated). A run stops after its last epoch, so the schedule is
+    never cut short. If an epoch ran slower than all three before it, so that none fits any more, the last epoch
+    still runs: the budget is then overrun by less than one epoch. Without a scheduler the position only marks the
+    last epoch, and a run with no time left for another epoch stops at once."""
     if position >= 1.0:
+        return None
+    if cfg.scheduler is None and more == 0:
         return None
     if more <= 1:
         return 1.0
+    if cfg.scheduler is None:
+        return position
     total = min(cfg.epochs, done + more) - cfg.warmup_epochs
     t = done - cfg.warmup_epochs
     return max(position, t / (total - 1) if total > 1 else 1.0)
@@ -398,9 +402,16 @@ def resume_from(cfg: Config, p: Parts, last_path: Path, run_dir: Path, best_dirs
     return s
 
 
+def validates(cfg: Config, p: Parts, epoch: int) -> bool:
+    """Whether the 0-based `epoch` is validated: every `val_every`-th epoch and always the last (cfg.epochs, or the
+    one a budgeted run planned as its last)."""
+    return (epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs or p.plan.get(epoch) == 1.0
+
+
 def train_epoch(cfg: Config, p: Parts, epoch: int, val_loader: DataLoader, progress: bool
-                ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Train one epoch and validate: (the history row, the validation metrics)."""
+                ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Train one epoch and validate it when `validates` says so: (the history row, the validation metrics or None;
+    the row's val_* values are then None)."""
     t0 = perf_counter()
     seed_everything(cfg.seed * 1000 + epoch + 7919 * p.dist.rank)  # depends on (seed, epoch, rank) only
     if cfg.freeze_encoder_epochs and hasattr(p.model, "encoder"):
@@ -409,16 +420,19 @@ def train_epoch(cfg: Config, p: Parts, epoch: int, val_loader: DataLoader, progr
     lr = p.optimizer.param_groups[-1]["lr"]
     train_loss = train_one_epoch(p.step_model, train_loader, p.criterion, p.optimizer, p.device, epoch, p.scaler,
                                  cfg.channels_last, progress)
-    sync_buffers(p.model)
-    val = evaluate(p.model, val_loader, p.train_ds.info.num_classes, p.device, p.criterion,
-                   amp_enabled(cfg, p.device), cfg.channels_last, progress, desc=f"epoch {epoch + 1} val")
-    row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"], "val_ce": val["ce"],
-           "val_miou": val["miou"], "val_pixel_acc": val["pixel_acc"], "val_mean_class_acc": val["mean_class_acc"],
-           "lr": lr, "seconds": perf_counter() - t0}
+    val = None
+    if validates(cfg, p, epoch):
+        sync_buffers(p.model)
+        val = evaluate(p.model, val_loader, p.train_ds.info.num_classes, p.device, p.criterion,
+                       amp_enabled(cfg, p.device), cfg.channels_last, progress, desc=f"epoch {epoch + 1} val")
+    v = val or {}
+    row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": v.get("loss"), "val_ce": v.get("ce"),
+           "val_miou": v.get("miou"), "val_pixel_acc": v.get("pixel_acc"),
+           "val_mean_class_acc": v.get("mean_class_acc"), "lr": lr, "seconds": perf_counter() - t0}
     return row, val
 
 
-def record_epoch(cfg: Config, s: FitState, row: dict[str, Any], val: dict[str, Any], classes: Sequence[str],
+def record_epoch(cfg: Config, s: FitState, row: dict[str, Any], val: dict[str, Any] | None, classes: Sequence[str],
                  elapsed: float, device: torch.device) -> bool:
     """Add an epoch to the state (history, the epoch to keep, whether and why to stop, the budget's plan for the
     next epoch); True when this epoch becomes the one the run reports."""
@@ -428,10 +442,12 @@ def record_epoch(cfg: Config, s: FitState, row: dict[str, Any], val: dict[str, A
     s.history.append(row)
     s.costs.append(elapsed - s.last_end if s.last_end is not None else seconds)
     s.elapsed, s.last_end = elapsed, elapsed
-    kept = cfg.keep == "last" or val["miou"] > s.best["miou"]
+    kept = val is not None and (cfg.keep == "last" or val["miou"] > s.best["miou"])
     if kept:
         s.best = {"miou": val["miou"], "epoch": row["epoch"], "metrics": _named_metrics(val, classes)}
-    s.stopped = early_stop_epoch([h["val_miou"] for h in s.history], cfg.patience)  # the one stopping rule
+    validated = [h for h in s.history if h["val_miou"] is not None]
+    stop = early_stop_epoch([h["val_miou"] for h in validated], cfg.patience)  # the one stopping rule
+    s.stopped = None if stop is None else validated[stop - 1]["epoch"]
     s.stop_reason = None if s.stopped is None else "early_stop"
     more = epochs_that_fit(cfg, elapsed, s.costs)
     if s.stopped is None and more is not None and row["epoch"] < cfg.epochs:
@@ -494,11 +510,12 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool | str = Fal
             p.plan[epoch + 1] = s.position
         p.scheduler.step()
         if progress and s.stop_reason == "budget":
-            tqdm.write(f"{cfg.name}: the budget of {cfg.budget_min:g} min is used after epoch {epoch + 1} "
-                       f"(of at most {cfg.epochs}); the schedule ended at lr {row['lr']:.3g}")
+            tqdm.write(f"{cfg.name}: the budget of {cfg.budget_min:g} min is used after epoch {epoch + 1} (of at most "
+                       f"{cfg.epochs}); its last epoch trained at lr {row['lr']:.3g}")
         if main:
             save_epoch(cfg, p, s, kept, last_path, run_dir, best_dirs)
-        epochs.set_postfix(loss=f"{row['train_loss']:.3f}", miou=f"{val['miou']:.3f}", best=f"{s.best['miou']:.3f}")
+        epochs.set_postfix(loss=f"{row['train_loss']:.3f}", miou=f"{val['miou']:.3f}" if val else "-",
+                           kept=f"{s.best['miou']:.3f}")
     epochs.close()
     if s.best["epoch"] < 0:
         raise TrainingError(f"no epoch finished in {run_dir}; nothing to report")

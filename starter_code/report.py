@@ -42,8 +42,8 @@ def save_run_figures(run: Run, val_ds: Any, figures_dir: str | Path = "figures",
     idx = np.linspace(0, len(val_ds) - 1, num=min(n, len(val_ds))).astype(int).tolist()
     images, targets, preds = predict_samples(run.model.to(device), val_ds, idx, device)
     plt.close(plot_masks(images, targets, preds, val_ds.info, f"{run.config.name}: validation images", paths["masks"]))
-    plt.close(plot_class_iou(run.metrics["iou"], title=f"{run.config.name}: per-class IoU (val, best epoch "
-                             f"{run.best_epoch})", path=paths["class_iou"]))
+    plt.close(plot_class_iou(run.metrics["iou"], path=paths["class_iou"],
+                             title=f"{run.config.name}: per-class IoU (val, {run.config.keep} epoch {run.best_epoch})"))
     return paths
 
 
@@ -379,7 +379,7 @@ def write_results_doc(path: str | Path, runs_dir: str | Path, command: str, prof
 
 def run_section(run_dir: str | Path, title: str, intro: str = "") -> str:
     """A docs/results/ section for ONE run (a recipe with its own budget): the command that reproduces it, its
-    diff from the baseline config, wall clock, the results row and the per-class IoU of the best epoch."""
+    diff from the baseline config, wall clock, the results row and the per-class IoU of the epoch it kept."""
     run = load_run(run_dir, weights=False)
     cfg, m = run.config, run.metrics
     diff = ", ".join(f"{k}={b!r}" for k, (_, b) in cfg.diff().items() if k not in ("name",))
@@ -388,12 +388,15 @@ def run_section(run_dir: str | Path, title: str, intro: str = "") -> str:
              f"python -m starter_code train --experiment {cfg.name} --dataset {cfg.dataset} "
              f"--data-root {cfg.data_root} --out {run.run_dir.as_posix()}", "```", "",
              f"Config (diff from BASELINE): {diff}.", "",
-             *([f"Wall clock of `fit` (data caching, class statistics, {run.epochs_run} epochs with validation, "
-                f"checkpoints): **{wall / 60:.1f} min**.", ""] if wall else []),
+             *([f"Wall clock of `fit` (data caching, class statistics, {run.epochs_run} epochs, validated "
+                f"{'every epoch' if cfg.val_every == 1 else f'every {cfg.val_every} and the last'}, checkpoints): "
+                f"**{wall / 60:.1f} min**.", ""] if wall else []),
              results_markdown([run]), "",
-             f"The table is the best epoch by val mIoU (epoch {m.get('epoch', '?')}); the last epoch, chosen by "
-             f"nothing, scored val mIoU {run.history[-1]['val_miou']:.4f}.", "",
-             "Per-class IoU of the best epoch (validation split):", "",
+             (f"The table is the last epoch ({m.get('epoch', '?')}; keep='last': the schedule ends annealed, so "
+              "nothing is picked on val)." if cfg.keep == "last" else
+              f"The table is the best epoch by val mIoU (epoch {m.get('epoch', '?')}); the last epoch, chosen by "
+              f"nothing, scored val mIoU {run.history[-1]['val_miou']:.4f}."), "",
+             f"Per-class IoU of the {cfg.keep} epoch (validation split):", "",
              "| " + " | ".join(m["iou"]) + " |", "|" + "---|" * len(m["iou"]),
              "| " + " | ".join("n/a" if v is None or v != v else f"{v:.3f}" for v in m["iou"].values())
              + " |", ""]

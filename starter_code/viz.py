@@ -112,16 +112,18 @@ def plot_history(history: list[dict[str, Any]], best_epoch: int | None = None, s
     accuracy, and the learning rate; the reported epoch ('best' or 'last', as `kept`) and the epoch training
     stopped at (labelled by `stop_reason`) marked."""
     ep = [h["epoch"] for h in history]
+    checked = [h for h in history if h.get("val_miou") is not None]  # validated epochs (a recipe may skip some)
+    vep = [h["epoch"] for h in checked]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     ax = axes[0]
     ax.plot(ep, [h["train_loss"] for h in history], "o-", label="train loss")
-    ax.plot(ep, [h["val_loss"] for h in history], "s-", label="val loss")
-    if any(h.get("val_ce") is not None and h["val_ce"] != h["val_loss"] for h in history):
-        ax.plot(ep, [h.get("val_ce") for h in history], "^--", label="val CE (no class weights)")
+    ax.plot(vep, [h["val_loss"] for h in checked], "s-", label="val loss")
+    if any(h.get("val_ce") is not None and h["val_ce"] != h["val_loss"] for h in checked):
+        ax.plot(vep, [h.get("val_ce") for h in checked], "^--", label="val CE (no class weights)")
     ax.set(xlabel="epoch", ylabel="cross-entropy (nats / labelled pixel)", title=f"{title} loss".strip())
     ax = axes[1]
-    ax.plot(ep, [h["val_miou"] for h in history], "o-", label="val mIoU")
-    ax.plot(ep, [h["val_pixel_acc"] for h in history], "s-", label="val pixel accuracy")
+    ax.plot(vep, [h["val_miou"] for h in checked], "o-", label="val mIoU")
+    ax.plot(vep, [h["val_pixel_acc"] for h in checked], "s-", label="val pixel accuracy")
     ax.set(xlabel="epoch", ylabel="fraction (0-1)", ylim=(0, 1), title=f"{title} validation metrics".strip())
     ax = axes[2]
     ax.plot(ep, [h["lr"] for h in history], "o-", color="tab:purple", label="learning rate")
@@ -235,8 +237,8 @@ def plot_miou_curves(runs: Mapping[str, Run], path: str | Path | None = None, ti
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for name, r in runs.items():
-        ep = [h["epoch"] for h in r.history]
-        line, = ax.plot(ep, [h["val_miou"] for h in r.history], "o-", ms=4,
+        checked = [h for h in r.history if h.get("val_miou") is not None]  # validated epochs only
+        line, = ax.plot([h["epoch"] for h in checked], [h["val_miou"] for h in checked], "o-", ms=4,
                         label=f"{name} (best {r.metrics['miou']:.3f}, epoch {r.best_epoch})")
         best = next((h for h in r.history if h["epoch"] == r.best_epoch), None)
         if best is not None:

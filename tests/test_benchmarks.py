@@ -53,7 +53,7 @@ def test_variants_are_typed_as_config_fields() -> None:
 
 def test_one_entry_point_with_a_json_default_per_benchmark(tmp_path) -> None:
     assert set(BENCHMARKS) == {"train-step", "loader", "eval", "epoch", "synthetic", "gpu-estimate",
-                               "camvid-recipe", "voc-scale", "gpu-check"}
+                               "camvid-recipe", "voc-scale", "gpu-check", "camvid-epoch"}
     args = build_parser().parse_args(["train-step"])
     assert (args.image_size, args.batch_size, args.steps, args.rounds) == (224, 8, 1, 8)
     assert Path(args.json) == REPO / "benchmarks" / "results" / "train_step.json"

@@ -132,6 +132,17 @@ def test_a_spent_budget_stops_and_keeps_the_best_epoch(syn, tmp_path) -> None:
     assert load_run(tmp_path / "t", weights=False).stop_reason == "budget"
 
 
+def test_validation_every_k_epochs_and_always_the_last(syn, tmp_path) -> None:
+    run = fit(small(syn, epochs=5, val_every=2, patience=None), tmp_path / "v", progress=False)
+    validated = [h["epoch"] for h in run.history if h["val_miou"] is not None]
+    assert validated == [2, 4, 5]
+    assert all(h["val_loss"] is None and h["val_ce"] is None for h in run.history if h["epoch"] not in validated)
+    assert run.best_epoch in validated and run.metrics["miou"] == max(h["val_miou"] for h in run.history
+                                                                      if h["val_miou"] is not None)
+    saved = json.loads((tmp_path / "v" / "history.json").read_text())["history"]
+    assert saved[0]["val_miou"] is None and saved[1]["val_miou"] == run.history[1]["val_miou"]
+
+
 def test_keep_last_reports_the_last_epoch(syn, tmp_path) -> None:
     run = fit(small(syn, epochs=3, patience=None, lr=0.05, keep="last"), tmp_path / "k", progress=False)
     assert run.best_epoch == run.metrics["epoch"] == 3 and run.metrics["miou"] == run.history[-1]["val_miou"]
@@ -284,6 +295,13 @@ def test_a_box_twice_as_slow_trains_half_the_epochs_and_still_ends_at_eta_min(sy
         assert load_run(run.run_dir, weights=False).stop_reason == "budget"
         assert run.best_epoch == run.epochs_run  # keep="last": nothing picked on val
     assert fast.fit_seconds == 60.0 and slow.fit_seconds == 56.0
+
+
+def test_a_budgeted_run_validates_its_planned_last_epoch(syn48, tmp_path, monkeypatch, clock) -> None:
+    monkeypatch.setenv(slowdown.ENV_VAR, "2.0")
+    run = fit(budgeted(syn48, val_every=4, keep="last"), tmp_path / "v", progress=False)
+    assert [h["epoch"] for h in run.history if h["val_miou"] is not None] == [4, 8, 12, 15]
+    assert run.best_epoch == run.epochs_run == 15 and run.history[-1]["lr"] == pytest.approx(run.config.eta_min)
 
 
 def test_a_budgeted_run_resumed_ends_as_the_uninterrupted_one(syn48, tmp_path, monkeypatch, clock) -> None:

@@ -165,7 +165,10 @@ def test_run_section_reproduces_the_run(tmp_path) -> None:
     assert "model='unet_small'" in text and "name=" not in text.split("Config (diff from BASELINE): ")[1][:40]
     assert "**0.1 min**" in text  # fit_seconds 3.0
     assert results_markdown([load_run(d, weights=False)]) in text
-    assert "scored val mIoU 0.5000" in text and "| 0.500 |" in text
+    assert "The table is the last epoch (3; keep='last'" in text and "| 0.500 |" in text  # camvid_fast keeps the last
+    assert "3 epochs, validated every 5 and the last" in text
+    best = save_run(fake_run("baseline", 0.4, dataset="camvid"), tmp_path)
+    assert "the last epoch, chosen by nothing, scored val mIoU 0.4000." in report.run_section(best, "baseline")
 
 
 def test_unweighted_val_ce_is_folded_when_runs_recorded_it() -> None:

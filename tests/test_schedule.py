@@ -112,7 +112,16 @@ def test_the_plan_spreads_the_cosine_over_the_epochs_that_fit():
     assert next_position(replace(cfg, warmup_epochs=2), 4, 0.0, 4) == pytest.approx(2 / 5)  # after the warmup
 
 
-def test_without_a_scheduler_the_budget_only_stops():
+def test_without_a_scheduler_the_budget_only_marks_the_last_epoch_and_stops():
     cfg = replace(BASELINE, scheduler=None, budget_min=1.0)
-    assert next_position(cfg, 3, 0.0, 2) == 0.0 and next_position(cfg, 3, 0.0, 1) == 0.0
-    assert next_position(cfg, 3, 0.0, 0) is None
+    assert next_position(cfg, 3, 0.0, 2) == 0.0
+    assert next_position(cfg, 3, 0.0, 1) == 1.0  # the last epoch (validated), then stop
+    assert next_position(cfg, 4, 1.0, 3) is None
+    assert next_position(cfg, 3, 0.0, 0) is None  # no time for another epoch: stop at once
+
+
+def test_with_validation_every_k_epochs_a_validated_epoch_is_in_the_estimate():
+    cfg = replace(BASELINE, budget_min=1.0, val_every=5)  # 60 s
+    costs = [2.0, 2.0, 2.0, 2.0, 5.0, 2.0, 2.0, 2.0]  # epoch 5 was validated (5 s), the others not
+    assert epochs_that_fit(cfg, 20.0, costs) == 8  # 40 s / 5 s: the validated epoch counts
+    assert epochs_that_fit(replace(cfg, val_every=1), 20.0, costs) == 20  # last three only

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -170,3 +171,15 @@ def test_plot_history_names_the_stop_and_draws_the_unweighted_val_ce(runs) -> No
     assert "last epoch (3)" in labels and "time budget (3)" in labels and "val CE (no class weights)" in labels
     same = viz.plot_history(runs["cosine"].history)  # no val_ce recorded (older runs): no third line
     assert "val CE (no class weights)" not in [t.get_text() for t in same.axes[0].get_legend().get_texts()]
+
+
+def test_curves_skip_epochs_that_were_not_validated(runs, tmp_path) -> None:
+    history = [dict(h) for h in runs["cosine"].history]
+    for k in ("val_loss", "val_ce", "val_miou", "val_pixel_acc", "val_mean_class_acc"):
+        history[1][k] = None  # a recipe validating every k-th epoch: epoch 2 not validated
+    fig = viz.plot_history(history, best_epoch=3)
+    miou = next(line for line in fig.axes[1].get_lines() if line.get_label() == "val mIoU")
+    assert list(miou.get_xdata()) == [1, 3]
+    run = replace(runs["cosine"], history=history)
+    line = viz.plot_miou_curves({"cosine": run}, tmp_path / "c.png").axes[0].get_lines()[0]
+    assert list(line.get_xdata()) == [1, 3]
