@@ -188,6 +188,18 @@ def train_config(args: argparse.Namespace) -> Config:
     return make_config(args.experiment, env=env, overrides=[*settings, *args.set])
 
 
+def stop_note(run: Any) -> str:
+    """Which epoch the run kept and why it stopped, in words: an early stop and a spent time budget differ."""
+    kept = f"{'last' if run.config.keep == 'last' else 'best'} epoch {run.best_epoch} kept"
+    if run.stop_reason == "early_stop":
+        why = f"early stop after epoch {run.stopped_epoch} (no better val mIoU for {run.config.patience} epochs)"
+    elif run.stop_reason == "budget":
+        why = f"time budget of {run.config.budget_min:g} min spent after epoch {run.stopped_epoch}, schedule completed"
+    else:
+        why = f"all {run.epochs_run} epochs run"
+    return f"{kept}; {why}"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .runs import run_dir_for
 
@@ -210,8 +222,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     save_run_figures(run, val_ds, run_dir / "figures")
     m = run.metrics
-    print(f"run saved to {run_dir} (best epoch {run.best_epoch}"
-          f"{f', early stop at {run.stopped_epoch}' if run.stopped_epoch else ''})")
+    print(f"run saved to {run_dir} ({stop_note(run)})")
     print(f"val mIoU {m['miou']:.4f}  pixel acc {m['pixel_acc']:.4f}  mean class acc {m['mean_class_acc']:.4f}")
     return 0
 

@@ -341,12 +341,33 @@ def notebook_paths(only: list[str] | None = None) -> list[Path]:
 
 
 def kernel_config() -> Any:
-    """papermill's kernel settings: the kernel talks over local sockets (IPC) on POSIX, so no ports are opened
-    and ipykernel prints no "running over TCP without encryption" warning for every notebook."""
+    """papermill's kernel settings. The kernel talks over local sockets (IPC) on POSIX, so no ports are opened
+    and ipykernel prints no "running over TCP without encryption" warning for every notebook.
+
+    The client waits for a cell's reply in slices of at most half a second: nbclient answers an ipywidgets
+    Output widget (the explorer) by sending on the shell socket while it awaits the reply there, and the asyncio
+    poll can then miss the reply until the cell's whole execution timeout has passed (an open nbclient bug:
+    notebook 08 stalled for the full timeout in about half of the runs). Each slice ends with a real check."""
+    import time
+    from queue import Empty
+
+    from jupyter_client.channels import AsyncZMQSocketChannel
     from traitlets.config import Config as KernelConfig
+
+    class SlicedChannel(AsyncZMQSocketChannel):
+        async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                left = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
+                try:
+                    return await super().get_msg(timeout=left)
+                except Empty:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise
 
     config = KernelConfig()
     config.KernelManager.transport = "ipc" if os.name == "posix" else "tcp"
+    config.AsyncKernelClient.shell_channel_class = SlicedChannel
     return config
 
 

@@ -177,8 +177,25 @@ def test_camvid_fast_recipe_runs_with_its_own_settings(tmp_path) -> None:
     cfg = json.loads((out / "config.json").read_text())
     assert (cfg["model"], cfg["augment"], cfg["class_weights"], cfg["scheduler"]) == \
         ("unet_small", "paper", "median", "cosine")
-    assert cfg["cache"] is True and cfg["patience"] is None and cfg["time_limit_min"] == 29.0
+    assert cfg["cache"] is True and cfg["patience"] is None and cfg["budget_min"] == 29.0
     hist = json.loads((out / "history.json").read_text())
-    assert len(hist["history"]) == 2 and hist["stopped_epoch"] is None  # the 29-minute guard stayed quiet
+    assert len(hist["history"]) == 2 and hist["stopped_epoch"] is None  # 2 epochs fit the 29-minute budget
     assert hist["history"][1]["lr"] < hist["history"][0]["lr"]  # cosine decay
     assert 0.0 < json.loads((out / "metrics.json").read_text())["miou"] <= 1.0
+
+
+def test_the_final_line_names_why_a_run_stopped() -> None:
+    from types import SimpleNamespace
+
+    from starter_code.cli import stop_note
+    from starter_code.config import EXPERIMENTS
+
+    def run(name: str, reason: str | None, stopped: int | None) -> SimpleNamespace:
+        return SimpleNamespace(config=EXPERIMENTS[name], best_epoch=3, stopped_epoch=stopped, stop_reason=reason,
+                               epochs_run=stopped or 12)
+
+    assert stop_note(run("baseline", "early_stop", 8)) == \
+        "best epoch 3 kept; early stop after epoch 8 (no better val mIoU for 5 epochs)"
+    assert stop_note(run("camvid_fast", "budget", 40)) == \
+        "last epoch 3 kept; time budget of 29 min spent after epoch 40, schedule completed"
+    assert stop_note(run("baseline", None, None)) == "best epoch 3 kept; all 12 epochs run"
