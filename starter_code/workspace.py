@@ -351,6 +351,7 @@ def kernel_config() -> Any:
     import time
     from queue import Empty
 
+    from jupyter_client import AsyncKernelManager
     from jupyter_client.channels import AsyncZMQSocketChannel
     from traitlets.config import Config as KernelConfig
 
@@ -365,9 +366,15 @@ def kernel_config() -> Any:
                     if deadline is not None and time.monotonic() >= deadline:
                         raise
 
+    class KernelManager(AsyncKernelManager):
+        def client(self, **kwargs: Any) -> Any:
+            kc = super().client(**kwargs)
+            kc.shell_channel_class = SlicedChannel  # channels are made when started, after this
+            return kc
+
     config = KernelConfig()
     config.KernelManager.transport = "ipc" if os.name == "posix" else "tcp"
-    config.AsyncKernelClient.shell_channel_class = SlicedChannel
+    config.NotebookClient.kernel_manager_class = KernelManager
     return config
 
 

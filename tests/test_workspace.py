@@ -337,3 +337,38 @@ def _params(kit: Path) -> dict:
     ns: dict = {}
     exec(nbformat.read(kit / "notebooks" / "01_baseline_fcn.ipynb", as_version=4).cells[0].source, ns)
     return ns
+
+
+# ------------------------------------------------------------------------------------- executing notebooks
+def test_notebook_kernels_wait_for_replies_in_short_slices(monkeypatch) -> None:
+    """nbclient can miss a reply's arrival on the shell socket while it answers an ipywidgets Output widget there
+    (notebook 08's explorer); one poll as long as the cell's timeout then stalls the notebook for that long. The
+    kernel client `execute_notebooks` uses polls in slices of at most half a second, each ending with a real
+    check, so a missed notification costs half a second; the cell's timeout still ends the wait."""
+    import asyncio
+    from queue import Empty
+
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    manager = workspace.kernel_config().NotebookClient.kernel_manager_class()
+    assert manager.transport == "ipc"
+    channel_class = manager.client().shell_channel_class
+    polls: list[float] = []
+
+    def poll_until(ready_at: int):
+        async def get_msg(self, timeout=None):
+            polls.append(timeout)
+            if len(polls) < ready_at:
+                raise Empty  # the notification was missed: nothing seen in this slice
+            return {"msg_type": "execute_reply"}
+        return get_msg
+
+    monkeypatch.setattr(AsyncZMQSocketChannel, "get_msg", poll_until(5))
+    channel = object.__new__(channel_class)
+    assert asyncio.run(channel.get_msg(timeout=600)) == {"msg_type": "execute_reply"}
+    assert len(polls) == 5 and all(0 < t <= 0.5 for t in polls)
+    polls.clear()
+    monkeypatch.setattr(AsyncZMQSocketChannel, "get_msg", poll_until(10**6))
+    with pytest.raises(Empty):
+        asyncio.run(channel.get_msg(timeout=0.2))  # never ready: Empty once the timeout has passed
+    assert polls and all(t <= 0.2 for t in polls)
