@@ -341,8 +341,9 @@ def notebook_paths(only: list[str] | None = None) -> list[Path]:
 
 
 def kernel_config() -> Any:
-    """papermill's kernel settings. The kernel talks over local sockets (IPC) on POSIX, so no ports are opened
-    and ipykernel prints no "running over TCP without encryption" warning for every notebook.
+    """papermill's kernel settings. The kernel talks over local sockets (IPC) on POSIX, kept in Jupyter's runtime
+    folder, so no ports are opened and ipykernel prints no "running over TCP without encryption" warning for every
+    notebook.
 
     The client waits for a cell's reply in slices of at most half a second: nbclient answers an ipywidgets
     Output widget (the explorer) by sending on the shell socket while it awaits the reply there, and the asyncio
@@ -353,6 +354,7 @@ def kernel_config() -> Any:
 
     from jupyter_client import AsyncKernelManager
     from jupyter_client.channels import AsyncZMQSocketChannel
+    from jupyter_core.paths import jupyter_runtime_dir
     from traitlets.config import Config as KernelConfig
 
     class SlicedChannel(AsyncZMQSocketChannel):
@@ -373,7 +375,12 @@ def kernel_config() -> Any:
             return kc
 
     config = KernelConfig()
-    config.KernelManager.transport = "ipc" if os.name == "posix" else "tcp"
+    if os.name == "posix":
+        runtime = Path(jupyter_runtime_dir())
+        runtime.mkdir(parents=True, exist_ok=True)
+        config.KernelManager.transport = "ipc"
+        # the socket files: in Jupyter's runtime folder (default: the kernel's working folder, i.e. notebooks/)
+        config.KernelManager.ip = str(runtime / f"kit-{os.getpid()}-kernel")
     config.NotebookClient.kernel_manager_class = KernelManager
     return config
 

@@ -157,7 +157,8 @@ def test_student_notebooks_are_valid_and_clean(student: Path) -> None:
         assert all(c.outputs == [] and c.execution_count is None for c in nb.cells if c.cell_type == "code")
     nb01 = nbformat.read(student / "notebooks" / "01_baseline_fcn.ipynb", as_version=4)
     exercise = [c.source for c in nb01.cells if c.cell_type == "code" and "NotImplementedError" in c.source]
-    assert len(exercise) == 1 and "run.metrics['pixel_acc']" in exercise[0] and "evaluate(" in exercise[0]
+    assert len(exercise) == 1 and "evaluate(" in exercise[0]
+    assert "assert " in exercise[0] and 'val["pixel_acc"]' in exercise[0]  # the student's own check asserts
 
 
 def test_student_edition_imports_and_its_other_tests_pass(student: Path) -> None:

@@ -276,7 +276,9 @@ def _kit_copy(tmp_path: Path) -> Path:
     """The notebooks and README of this repository, copied: what `course set-url` edits."""
     root = Path(__file__).resolve().parents[1]
     copy = tmp_path / "kit"
-    shutil.copytree(root / "notebooks", copy / "notebooks")
+    (copy / "notebooks").mkdir(parents=True)
+    for path in (root / "notebooks").glob("*.ipynb"):
+        shutil.copy2(path, copy / "notebooks" / path.name)
     shutil.copy2(root / "README.md", copy / "README.md")
     return copy
 
@@ -311,8 +313,7 @@ def test_set_url_writes_every_notebook_and_the_readme_badges(tmp_path, capsys) -
 def test_set_url_other_hosts_branches_and_bad_urls(tmp_path, capsys) -> None:
     from starter_code.cli import main
 
-    kit = tmp_path / "kit"
-    shutil.copytree(Path(__file__).resolve().parents[1] / "notebooks", kit / "notebooks")
+    kit = _kit_copy(tmp_path)
     link = "https://colab.research.google.com/github/YOUR-COURSE/voc-segmentation-kit/blob/main/notebooks/07_unet.ipynb"
     (kit / "README.md").write_text(f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
                                    f"({link})\n[doc](https://colab.research.google.com/github/a/b/blob/main/docs/x.md)\n")
@@ -350,8 +351,8 @@ def test_notebook_kernels_wait_for_replies_in_short_slices(monkeypatch) -> None:
 
     from jupyter_client.channels import AsyncZMQSocketChannel
 
-    manager = workspace.kernel_config().NotebookClient.kernel_manager_class()
-    assert manager.transport == "ipc"
+    config = workspace.kernel_config()
+    manager = config.NotebookClient.kernel_manager_class(config=config)
     channel_class = manager.client().shell_channel_class
     polls: list[float] = []
 
@@ -372,3 +373,17 @@ def test_notebook_kernels_wait_for_replies_in_short_slices(monkeypatch) -> None:
     with pytest.raises(Empty):
         asyncio.run(channel.get_msg(timeout=0.2))  # never ready: Empty once the timeout has passed
     assert polls and all(t <= 0.2 for t in polls)
+
+
+def test_executing_a_notebook_leaves_its_folder_alone(tmp_path) -> None:
+    """The kernel's sockets (IPC: no ports) live in Jupyter's runtime folder, never beside the notebook."""
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                           "display_name": "Python 3"}})
+    nb.cells = [nbformat.v4.new_code_cell("import os\nprint(sorted(os.listdir()))")]
+    nbformat.write(nb, folder / "99_probe.ipynb")
+    workspace.execute_notebooks([folder / "99_probe.ipynb"], tmp_path / "out", timeout=120)
+    executed = nbformat.read(tmp_path / "out" / "99_probe.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0]["text"] == "['99_probe.ipynb']\n"  # seen by the running kernel
+    assert sorted(p.name for p in folder.iterdir()) == ["99_probe.ipynb"]
