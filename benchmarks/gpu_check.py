@@ -69,7 +69,7 @@ def time_train_step(name: str, device: torch.device, batch: tuple[torch.Tensor, 
     """One registered model's training step as `fit` runs it (engine.train_one_epoch with the baseline's optimizer,
     loss and channels_last; AMP + GradScaler on CUDA) on one batch: `warmup` untimed steps, then `steps` timed."""
     from starter_code.config import BASELINE as cfg
-    from starter_code.engine import amp_enabled, build_criterion, param_groups, train_one_epoch
+    from starter_code.engine import amp_enabled, build_criterion, build_optimizer, train_one_epoch
     from starter_code.models import count_parameters
     from starter_code.models.cost import meta_model, train_step_flops
 
@@ -78,7 +78,7 @@ def time_train_step(name: str, device: torch.device, batch: tuple[torch.Tensor, 
     model = build(name, NUM_CLASSES).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = build_optimizer(model, cfg, device)
     criterion = build_criterion(cfg, None, device)
     scaler = torch.amp.GradScaler(device.type) if amp_enabled(cfg, device) else None
     images, masks = batch[0].to(device), batch[1].to(device)

@@ -36,15 +36,15 @@ def make_batch(num_classes: int, image_size: int, batch_size: int, seed: int = 0
 
 def default_train_step(cfg: Config, num_classes: int, batch: Batch, steps: int,
                        state: dict[str, torch.Tensor] | None = None) -> Callable[[], None]:
-    """`steps` training steps exactly as `fit` runs them: build_model, channels_last per cfg, Adam on
+    """`steps` training steps exactly as `fit` runs them: build_model, channels_last per cfg, fused Adam on
     param_groups, the cfg's criterion (CE ignoring 255), torch.compile per cfg, engine.train_one_epoch."""
-    from starter_code.engine import build_criterion, param_groups, train_one_epoch
+    from starter_code.engine import build_criterion, build_optimizer, train_one_epoch
 
     device = torch.device("cpu")
     model = build(cfg.model, num_classes, state, **cfg.model_kwargs).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = build_optimizer(model, cfg, device)
     criterion = build_criterion(cfg, None, device)
     step_model = torch.compile(model) if cfg.compile else model
     batches = [batch] * steps

@@ -142,6 +142,13 @@ def param_groups(model: nn.Module, cfg: Config) -> list[dict[str, Any]]:
             {"params": rest, "lr": cfg.lr, "name": "decoder"}]
 
 
+def build_optimizer(model: nn.Module, cfg: Config, device: torch.device) -> torch.optim.Optimizer:
+    """Adam on `param_groups`. Fused (one kernel for every parameter, CPU and CUDA, torch >= 2.4): the same update
+    as the default loop over tensors, ~8x faster per step on CPU (docs/BENCHMARKS.md, 'Fused Adam')."""
+    return torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                            fused=device.type in ("cpu", "cuda"))
+
+
 def lr_factor(cfg: Config, epoch: int, base_lr: float, position: float | None = None) -> float:
     """Multiplier of the base lr at `epoch` (0-based): linear warmup, then cosine from the base lr (first epoch
     after the warmup) down to eta_min (last epoch). `position` (0 = start, 1 = end) places the epoch on the cosine
@@ -249,7 +256,8 @@ def evaluate(model: nn.Module, loader: DataLoader, num_classes: int, device: tor
             loss_sum += criterion(logits.float(), masks) * images.shape[0]
         ce_sum += F.cross_entropy(logits.float(), masks, ignore_index=IGNORE_INDEX) * images.shape[0]
         n += images.shape[0]
-        cm.update(logits.argmax(1), masks)
+        # argmax over channels is ~4x faster on CPU in channels_last (the class axis is innermost); same labels
+        cm.update(logits.contiguous(memory_format=torch.channels_last).argmax(1), masks)
     all_reduce_sum(cm.mat)  # every process saw a disjoint shard: the sum is the whole split's matrix
     sums = all_reduce_sum(torch.stack([loss_sum.float(), ce_sum.float(), torch.tensor(float(n), device=device)]))
     out = cm.compute()
@@ -368,7 +376,7 @@ def build_parts(cfg: Config, datasets: tuple[Any, Any] | None, progress: bool) -
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
                                               find_unused_parameters=cfg.freeze_encoder_epochs > 0)
-    optimizer = torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = build_optimizer(model, cfg, device)
     plan: dict[int, float] = {}
     scheduler = build_scheduler(cfg, optimizer, plan)
     scaler = torch.amp.GradScaler(device.type, enabled=True) if amp_enabled(cfg, device) else None

@@ -104,6 +104,31 @@ def test_class_weights_reach_the_criterion(syn) -> None:
     assert build_criterion(small(syn), train_ds, torch.device("cpu")).weight is None
 
 
+
+def test_the_fused_optimizer_takes_the_default_adam_step() -> None:
+    from starter_code.engine import build_optimizer
+    from starter_code.models import build_model
+
+    torch.manual_seed(0)
+    cfg = replace(BASELINE, weight_decay=1e-4)
+    fused_model = build_model("baseline", num_classes=21)
+    plain_model = build_model("baseline", num_classes=21)
+    plain_model.load_state_dict(fused_model.state_dict())
+    start = next(fused_model.parameters()).detach().clone()
+    fused = build_optimizer(fused_model, cfg, torch.device("cpu"))
+    plain = torch.optim.Adam(plain_model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    assert fused.defaults["fused"] is True
+    for _ in range(3):
+        grads = [torch.randn_like(p) for p in fused_model.parameters()]
+        for model in (fused_model, plain_model):
+            for p, g in zip(model.parameters(), grads):
+                p.grad = g.clone()
+        fused.step()
+        plain.step()
+    for pf, pp in zip(fused_model.parameters(), plain_model.parameters()):
+        torch.testing.assert_close(pf, pp, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(next(fused_model.parameters()), start)
+
 def test_experiments_are_diffs_of_baseline() -> None:
     assert EXPERIMENTS["baseline"] is BASELINE
     assert set(make_config("cosine").diff()) == {"name", "scheduler"}
