@@ -125,7 +125,7 @@ def test_mask_follows_the_same_geometry_as_the_image(preset, hw):
         assert padded_somewhere  # the scale jitter does produce padded crops (so the pad checks ran)
 
 
-@pytest.mark.parametrize("preset", ["none", "paper", "strong"])
+@pytest.mark.parametrize("preset", ["none", "paper", "paper_color", "strong"])
 @pytest.mark.parametrize("hw", SHAPES + [(375, 500), (17, 300)])
 def test_train_presets_output_exactly_size_by_size(preset, hw):
     t = build_transform(preset, SIZE)
