@@ -1,7 +1,7 @@
 """`python -m benchmarks <name> [options]`: run one benchmark, print a summary, save JSON to benchmarks/results/.
 
     python -m benchmarks train-step | loader | eval | epoch | synthetic | gpu-estimate | camvid-recipe | voc-scale |
-        gpu-check | camvid-epoch [--help]
+        gpu-check | camvid-epoch | optimizer [--help]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from . import (
     gpu_check,
     gpu_estimate,
     loader,
+    optimizer,
     synthetic,
     train_step,
     voc_scale,
@@ -27,7 +28,7 @@ from .common import RESULTS, save_json
 
 BENCHMARKS = {"train-step": train_step, "loader": loader, "eval": eval, "epoch": epoch, "synthetic": synthetic,
               "gpu-estimate": gpu_estimate, "camvid-recipe": camvid_recipe, "voc-scale": voc_scale,
-              "gpu-check": gpu_check, "camvid-epoch": camvid_epoch}
+              "gpu-check": gpu_check, "camvid-epoch": camvid_epoch, "optimizer": optimizer}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -280,6 +280,8 @@ def cmd_notebooks(args: argparse.Namespace) -> int:
             params[name] = json.loads(value)
         except json.JSONDecodeError:
             params[name] = value
+    if isinstance(params.get("data_root"), str):  # notebooks execute in notebooks/: a path typed here means here
+        params["data_root"] = str(Path(params["data_root"]).expanduser().resolve())
     paths = notebook_paths(args.only)
     if not paths:
         raise ValueError(f"no notebooks match {args.only}")

@@ -75,7 +75,7 @@ class ConfusionMatrix:
 
 def per_batch_mean_iou(preds: list[torch.Tensor], targets: list[torch.Tensor], num_classes: int,
                        ignore_index: int = 255) -> float:
-    """The seed's (wrong) metric: mIoU over the classes present in each batch, then averaged over batches.
+    """The report's (wrong) metric: mIoU over the classes present in each batch, then averaged over batches.
 
     Kept only to show how far it is from the dataset-level value."""
     scores = []

@@ -22,7 +22,7 @@ from .config import Config, expected_runs
 from .engine import fit, forward_logits, lr_factor, predict_samples
 from .metrics import ConfusionMatrix, per_batch_mean_iou
 from .models.resnet import encoder_init, weights_cache_path
-from .report import save_run_figures
+from .report import NOISE_SIGMAS, Spread, save_run_figures, spread, verdict
 from .runs import Run, load_run, run_dir_for
 from .viz import plot_side_by_side
 from .workspace import CPU_PROFILES, Settings
@@ -83,6 +83,36 @@ def seed_runs(cfg: Config, s: Settings, seeds: Sequence[int] = SEEDS, progress: 
         key = cfg.name if seed == 0 else f"{cfg.name}-seed{seed}"
         out[key] = train_or_load(replace(cfg, seed=seed), s, progress=progress)
     return out
+
+
+def versus_seeds(value: float, seed_values: Sequence[float], reference: str = "baseline", digits: int = 3) -> str:
+    """One run's number against the same number of the reference's seeds, in `report.compare`'s words, for what the
+    results table does not hold (a loss gap, the first epoch's mIoU): e.g. '0.055 vs baseline 0.054 ± 0.002
+    (3 seeds): within seed noise at this budget'."""
+    ref = Spread(reference, "", tuple(float(v) for v in seed_values))
+    return f"{value:.{digits}f} vs {reference} {ref.text(digits)}: {verdict(value - ref.mean, NOISE_SIGMAS * ref.std)}"
+
+
+def versus_by_seeds(runs: Mapping[str, Run], experiment: str, reference: str, seeds: str = "baseline",
+                    digits: int = 3) -> str:
+    """Two experiments without seeds of their own compared on mIoU, the difference judged by the seed spread of
+    `seeds` (`report.compare`'s rule, which would have no spread to judge by): e.g. 'resnet34_unet 0.060 vs
+    resnet34_fcn 0.058: within seed noise at this budget (judged by the baseline seeds' spread)'."""
+    a, b = spread(runs, experiment), spread(runs, reference)
+    noise = NOISE_SIGMAS * spread(runs, seeds).std
+    return (f"{experiment} {a.text(digits)} vs {reference} {b.text(digits)}: {verdict(a.mean - b.mean, noise)} "
+            f"(judged by the {seeds} seeds' spread)")
+
+
+def loss_turn(run: Run) -> dict[str, float]:
+    """Where the run's validation cross-entropy (without class weights) was lowest and how both losses moved from
+    there to the last validated epoch: {'low': that epoch, 'last': the last one, 'val_rise': val CE last - lowest,
+    'train_change': train loss last - at the low}. Over-fitting shows as val_rise > 0 with train_change < 0."""
+    rows = [h for h in run.history if h.get("val_loss") is not None]
+    val = [h["val_ce"] if h.get("val_ce") is not None else h["val_loss"] for h in rows]
+    low = val.index(min(val))
+    return {"low": rows[low]["epoch"], "last": rows[-1]["epoch"], "val_rise": val[-1] - val[low],
+            "train_change": rows[-1]["train_loss"] - rows[low]["train_loss"]}
 
 
 def show(run: Run, val_ds: Any, s: Settings, n: int = 4) -> dict[str, Path]:

@@ -184,15 +184,18 @@ TABLE_COLUMNS = ("model", "pixel accuracy", "mean class accuracy", "mIoU", "best
 
 def results_table(runs: Mapping[str, Run] | Sequence[Run], reference: str = "baseline") -> Any:
     """The results table as a pandas DataFrame indexed by run: model, pixel accuracy, mean class accuracy, mIoU,
-    'mIoU vs <reference>' (when the reference is among the runs), best epoch, epochs run, val CE."""
+    'mIoU vs <reference>' (against the mean over the reference experiment's seeds, when it is among the runs),
+    best epoch, epochs run, val CE."""
     import pandas as pd
 
     rows = results_rows(runs)
     if not rows:
         return pd.DataFrame()
-    df = pd.DataFrame(rows).set_index("run")[list(TABLE_COLUMNS)]
-    if reference in df.index:
-        df.insert(df.columns.get_loc("mIoU") + 1, f"mIoU vs {reference}", df["mIoU"] - df.loc[reference, "mIoU"])
+    df = pd.DataFrame(rows).set_index("run")
+    ref = df.loc[df["experiment"] == reference, "mIoU"]  # every seed of the reference: their mean
+    df = df[list(TABLE_COLUMNS)]
+    if len(ref):
+        df.insert(df.columns.get_loc("mIoU") + 1, f"mIoU vs {reference}", df["mIoU"] - ref.mean())
     return df
 
 

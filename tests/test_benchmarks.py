@@ -53,7 +53,7 @@ def test_variants_are_typed_as_config_fields() -> None:
 
 def test_one_entry_point_with_a_json_default_per_benchmark(tmp_path) -> None:
     assert set(BENCHMARKS) == {"train-step", "loader", "eval", "epoch", "synthetic", "gpu-estimate",
-                               "camvid-recipe", "voc-scale", "gpu-check", "camvid-epoch"}
+                               "camvid-recipe", "voc-scale", "gpu-check", "camvid-epoch", "optimizer"}
     args = build_parser().parse_args(["train-step"])
     assert (args.image_size, args.batch_size, args.steps, args.rounds) == (224, 8, 1, 8)
     assert Path(args.json) == REPO / "benchmarks" / "results" / "train_step.json"
@@ -87,3 +87,13 @@ def test_loader_reports_cold_prefilled_and_warm_rates() -> None:
         on = s[f"workers={w},cache=True"]
         assert min(on["cold_images_per_s"], on["prefilled_images_per_s"], on["warm_images_per_s"]) > 0
     assert all(row["images"] == 8 for row in r["runs"])
+
+
+def test_optimizer_benchmark_times_both_adams_on_the_same_steps(tmp_path) -> None:
+    out = tmp_path / "opt.json"
+    assert main(["optimizer", "--models", "baseline", "--image-size", "32", "--batch-size", "2", "--steps", "1",
+                 "--rounds", "2", "--json", str(out)]) == 0
+    row = json.loads(out.read_text())["rows"][0]
+    assert row["experiment"] == "baseline" and row["parameters"] > 1_000_000
+    assert len(row["times"]["fused"]) == len(row["times"]["default"]) == 2
+    assert row["default_over_fused"]["median"] > 0

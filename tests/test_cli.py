@@ -199,3 +199,19 @@ def test_the_final_line_names_why_a_run_stopped() -> None:
     assert stop_note(run("camvid_fast", "budget", 40)) == \
         "last epoch 3 kept; time budget of 29 min spent after epoch 40, schedule completed"
     assert stop_note(run("baseline", None, None)) == "best epoch 3 kept; all 12 epochs run"
+
+
+def test_a_relative_data_root_for_the_notebooks_means_the_callers_folder(monkeypatch) -> None:
+    """Notebooks execute with notebooks/ as their folder: `-p data_root ../shared/data/camvid` typed at the
+    repository root must reach them as that folder, not as notebooks/../shared/data/camvid."""
+    import starter_code.workspace as workspace
+
+    seen = {}
+
+    def fake_execute(paths, out, params):
+        seen.update(params)
+        return []
+
+    monkeypatch.setattr(workspace, "execute_notebooks", fake_execute)
+    assert main(["notebooks", "--only", "00", "-p", "data_root", "../camvid", "-p", "epochs", "4"]) == 0
+    assert seen == {"data_root": str(Path.cwd().parent / "camvid"), "epochs": 4}

@@ -1,5 +1,5 @@
 """ConfusionMatrix and metrics: hand-computed cases, void handling, accumulation, torchmetrics agreement,
-the seed's per-batch average, and the engine's dataset-level `evaluate`."""
+the report's per-batch average, and the engine's dataset-level `evaluate`."""
 
 from __future__ import annotations
 

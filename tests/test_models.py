@@ -1,4 +1,4 @@
-"""Model registry and the seed's baseline (Table 1) / dropout (Table 2) architectures."""
+"""Model registry and the report's baseline (Table 1) / dropout (Table 2) architectures."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def test_baseline_has_the_seed_table1_structure():
         assert type(conv) is nn.Conv2d
         assert (conv.in_channels, conv.out_channels) == (enc_ch[i], enc_ch[i + 1])
         assert (conv.kernel_size, conv.stride, conv.padding) == ((3, 3), (2, 2), (1, 1))
-        assert type(act) is nn.ReLU  # ReLU, THEN BatchNorm (the seed's order)
+        assert type(act) is nn.ReLU  # ReLU, THEN BatchNorm (the report's order)
         assert type(bn) is nn.BatchNorm2d and bn.num_features == enc_ch[i + 1]
 
     dec_ch = [512, 512, 256, 128, 64, 32]
@@ -109,7 +109,7 @@ def test_xavier_uniform_init_and_zero_biases(name):
 def test_baseline_dropout_positions_and_rates():
     model = build_model("baseline_dropout", num_classes=21)
     drops = [m for m in model.modules() if isinstance(m, (nn.Dropout, nn.Dropout2d, nn.Dropout1d, nn.Dropout3d))]
-    assert len(drops) == 2 and all(type(d) is nn.Dropout for d in drops)  # element-wise, as in the seed
+    assert len(drops) == 2 and all(type(d) is nn.Dropout for d in drops)  # element-wise, as in the report
     calls = forward_order(model)
     kinds = [type(m).__name__ for m in calls]
     i, j = [k for k, m in enumerate(calls) if type(m) is nn.Dropout]

@@ -1,4 +1,4 @@
-"""models/cost.py: the one FLOP counter, checked against the layer arithmetic of the seed's Table 1 FCN."""
+"""models/cost.py: the one FLOP counter, checked against the layer arithmetic of the report's Table 1 FCN."""
 
 from __future__ import annotations
 

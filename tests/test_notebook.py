@@ -78,6 +78,36 @@ def test_seed_runs_train_each_seed_in_its_own_run_directory(S, fit_calls) -> Non
                          ("baseline", S.runs_dir / "baseline-synthetic-seed2", False)]
 
 
+def test_versus_seeds_words_a_number_against_the_seed_spread() -> None:
+    seeds = [0.1, 0.2, 0.3]  # mean 0.2, sample std 0.1: noise is 2 x 0.1
+    assert nb.versus_seeds(0.35, seeds) == "0.350 vs baseline 0.200 ± 0.100 (3 seeds): within seed noise at this budget"
+    assert nb.versus_seeds(0.45, seeds).endswith("above the seed spread at this budget")
+    assert nb.versus_seeds(-0.05, seeds, reference="cosine").startswith("-0.050 vs cosine 0.200")
+    assert nb.versus_seeds(-0.05, seeds).endswith("below the seed spread at this budget")
+    assert nb.versus_seeds(0.5, [0.2]).endswith("no seed spread to judge it by")
+
+
+def test_versus_by_seeds_judges_two_single_runs_by_the_baseline_spread() -> None:
+    runs = {"baseline": fake_run("baseline", 0.1), "baseline-seed1": fake_run("baseline", 0.2, seed=1),
+            "baseline-seed2": fake_run("baseline", 0.3, seed=2),  # std 0.1: noise 0.2
+            "a": fake_run("a", 0.5), "b": fake_run("b", 0.45), "c": fake_run("c", 0.1)}
+    assert nb.versus_by_seeds(runs, "a", "b") == ("a 0.500 vs b 0.450: within seed noise at this budget "
+                                                  "(judged by the baseline seeds' spread)")
+    assert "above the seed spread" in nb.versus_by_seeds(runs, "a", "c")
+    with pytest.raises(KeyError, match="no run of 'd'"):
+        nb.versus_by_seeds(runs, "d", "a")
+
+
+def test_loss_turn_finds_where_validation_loss_turned_up() -> None:
+    run = fake_run("baseline", 0.3, epochs=4)
+    run.history = [{"epoch": e, "train_loss": t, "val_loss": v, "val_ce": c}
+                   for e, t, v, c in [(1, 2.0, 1.5, 1.4), (2, 1.5, 1.2, 1.0), (3, 1.2, 1.3, 1.1), (4, 1.0, 1.1, 1.2)]]
+    turn = nb.loss_turn(run)  # judged on the unweighted val CE, not the (weighted) val loss
+    assert turn == {"low": 2, "last": 4, "val_rise": pytest.approx(0.2), "train_change": pytest.approx(-0.5)}
+    falling = nb.loss_turn(fake_run("baseline", 0.3, epochs=3))  # val loss 2.2 / epoch: lowest at the end
+    assert falling["low"] == falling["last"] == 3 and falling["val_rise"] == 0
+
+
 def test_diff_table_lists_only_changed_fields() -> None:
     df = nb.diff_table(replace(BASELINE, name="cosine", scheduler="cosine"), BASELINE)
     assert list(df.index) == ["name", "scheduler"]

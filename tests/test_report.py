@@ -32,7 +32,11 @@ def test_class_iou_delta_and_loss_gap(runs) -> None:
     assert delta.loc["background", "cosine - baseline"] == pytest.approx(0.05)
     gap = report.loss_gap_table(runs)
     assert gap.loc["baseline", "epoch"] == 3  # the best epoch's row
-    assert gap.loc["baseline", "gap (val - train)"] == pytest.approx(2.2 / 3 - 2.0 / 3)
+    assert gap.loc["baseline", "gap (val CE - train)"] == pytest.approx(2.2 / 3 - 2.0 / 3)
+    weighted = fake_run("weighted", 0.2, class_weights="inverse")
+    for h in weighted.history:  # a weighted run: its val loss is weighted, its val CE is not
+        h["val_ce"], h["val_loss"] = 0.5, 9.0
+    assert report.loss_gap_table({"weighted": weighted}).loc["weighted", "val CE"] == 0.5
 
 
 def test_transfer_table_reads_each_config(runs) -> None:
@@ -44,6 +48,9 @@ def test_transfer_table_reads_each_config(runs) -> None:
     assert df["encoder lr"].isna().tolist() == [True, False, False]
     assert df.loc["resnet34_fcn", "encoder lr"] == 1e-4 and df.loc["resnet34_fcn_scratch", "encoder lr"] == 1e-3
     assert df.loc["resnet34_fcn", "mIoU vs baseline"] == pytest.approx(0.1)
+    seeds = _seeds([0.3, 0.2])  # the reference is the mean over its seeds, as in the spread tables
+    with_seeds = report.transfer_table({**seeds, "resnet34_fcn": pretrained})
+    assert with_seeds.loc["resnet34_fcn", "mIoU vs baseline"] == pytest.approx(0.15)
     assert df.loc["baseline", "parameters"] == sum(p.numel() for p in runs["baseline"].model.parameters())
 
 
@@ -113,6 +120,11 @@ def test_the_reports_numbers_live_in_one_table_beside_ours() -> None:
     assert list(df.index) == list(report.REPORT_NUMBERS)
     assert df.loc["baseline", "ours: mIoU"] == pytest.approx(0.15) and df.loc["baseline", "our seeds"] == 2
     assert df.loc["unet", "our run"] == "unet_cpu"  # the CPU-sized U-Net stands in for the report's
+    scratch = report.beside_the_report({**runs, "resnet34_fcn_scratch": fake_run("resnet34_fcn_scratch", 0.05)})
+    assert scratch.loc["resnet34_fcn", "our run"] == "resnet34_fcn_scratch"  # named: never passed off as pretrained
+    both = {**runs, "resnet34_fcn_scratch": fake_run("resnet34_fcn_scratch", 0.05),
+            "resnet34_fcn": fake_run("resnet34_fcn", 0.25)}
+    assert report.beside_the_report(both).loc["resnet34_fcn", "our run"] == "resnet34_fcn"  # the real one first
     assert df.loc["cosine", "our run"] == "" and math.isnan(df.loc["cosine", "ours: mIoU"])
     text = report.report_caveats("synthetic")
     for reason in ("void", "per batch", "random half"):

@@ -161,6 +161,10 @@ def test_results_table_columns_and_reference(tmp_path) -> None:
     assert df.loc["cosine", "mIoU vs baseline"] == pytest.approx(0.05)
     assert df.loc["cosine", "epochs run"] == 2 and df.loc["baseline", "best epoch"] == 3
     assert "mIoU vs baseline" not in runs.results_table({"cosine": found["cosine"]}).columns
+    write_run(tmp_path, tiny("baseline", seed=1), 0.20, weights=False, folder="baseline-synthetic-seed1")
+    with_seed = runs.results_table(list_runs(tmp_path, verbose=False))  # the reference: the mean of its seeds
+    assert with_seed.loc["cosine", "mIoU vs baseline"] == pytest.approx(0.35 - 0.25)
+    assert with_seed.loc["baseline", "mIoU vs baseline"] == pytest.approx(0.05)
     assert runs.results_table({}).empty
 
 

@@ -73,7 +73,7 @@ def class_stats(ds: SegmentationDataset, cache_dir: str | Path | None = "auto", 
 def class_weights(stats: dict, method: str = "inverse", clip: float | None = None, eps: float = 1.0) -> list[float]:
     """Loss weights per class from `class_stats` output.
 
-    - inverse: the seed's 1/(count+eps), normalised to average 1 over the classes present in train;
+    - inverse: the report's 1/(count+eps), normalised to average 1 over the classes present in train;
     - median: median-frequency balancing (Eigen & Fergus; SegNet): freq_c = pixels_c / pixels of the images
       containing c, weight_c = median(freq) / freq_c.
     Classes absent from train get weight 0 (they cannot be learned; a weight would only add noise).

@@ -56,7 +56,7 @@ def build_transform(preset: str, size: int | None) -> Callable[[torch.Tensor, to
 
     - eval: no randomness, image rescaled to shorter side `size` (None = native), mask untouched;
     - none (train_basic): shorter side to `size`, centre crop `size` x `size` (no squashing, no randomness);
-    - paper: the seed's recipe: random-resized-crop (area 0.9-1.0, aspect 3/4-4/3) on 30% of samples,
+    - paper: the report's recipe: random-resized-crop (area 0.9-1.0, aspect 3/4-4/3) on 30% of samples,
       horizontal flip on 30%;
     - paper_color: paper, then colour jitter of the image (brightness, contrast, saturation 0.6-1.4, hue 0.03):
       lighting that differs between videos (CamVid's dusk sequence) seen in training, labels untouched;

@@ -39,13 +39,13 @@ def register(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn
 
 @register("baseline")
 def baseline(num_classes: int = 21) -> nn.Module:
-    """The seed's Table 1 FCN."""
+    """The report's Table 1 FCN."""
     return BaselineFCN(num_classes)
 
 
 @register("baseline_dropout")
 def baseline_dropout(num_classes: int = 21) -> nn.Module:
-    """The seed's Table 2: the baseline with dropout 0.1 / 0.15."""
+    """The report's Table 2: the baseline with dropout 0.1 / 0.15."""
     return BaselineFCN(num_classes, dropout=True)
 
 
@@ -69,19 +69,19 @@ from .unet import UNet  # noqa: E402
 
 @register("resnet34_fcn")
 def resnet34_fcn(num_classes: int = 21, pretrained: bool = True) -> nn.Module:
-    """The seed's Table 4: ImageNet ResNet-34 encoder + the baseline's transposed-conv decoder."""
+    """The report's Table 4: ImageNet ResNet-34 encoder + the baseline's transposed-conv decoder."""
     return ResNet34FCN(num_classes, pretrained=pretrained)
 
 
 @register("resnet34_unet")
 def resnet34_unet(num_classes: int = 21, pretrained: bool = True) -> nn.Module:
-    """ImageNet ResNet-34 encoder + U-Net decoder with skips at strides 16, 8, 4, 2 (not in the seed)."""
+    """ImageNet ResNet-34 encoder + U-Net decoder with skips at strides 16, 8, 4, 2 (not in the report)."""
     return ResNet34UNet(num_classes, pretrained=pretrained)
 
 
 @register("unet")
 def unet(num_classes: int = 21, base_width: int = 64) -> nn.Module:
-    """The seed's Table 6 U-Net, 64-128-256-512-1024 (base_width=64)."""
+    """The report's Table 6 U-Net, 64-128-256-512-1024 (base_width=64)."""
     return UNet(num_classes, base_width=base_width)
 
 

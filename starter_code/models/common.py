@@ -31,7 +31,7 @@ class AnySize(nn.Module):
 
 
 def xavier_init(module: nn.Module) -> None:
-    """Xavier-uniform conv weights, zero biases (the seed's choice); BatchNorm keeps its (1, 0) default."""
+    """Xavier-uniform conv weights, zero biases (the report's choice); BatchNorm keeps its (1, 0) default."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.xavier_uniform_(m.weight)

@@ -1,4 +1,4 @@
-"""The seed's baseline FCN (its Table 1) and its dropout variant (its Table 2)."""
+"""The report's baseline FCN (its Table 1) and its dropout variant (its Table 2)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ DECODER_CHANNELS = (512, 512, 256, 128, 64, 32)
 
 
 def down(cin: int, cout: int) -> nn.Sequential:
-    """Conv2d k3 s2 p1 -> ReLU -> BatchNorm2d (the seed's order: BN after the activation)."""
+    """Conv2d k3 s2 p1 -> ReLU -> BatchNorm2d (the report's order: BN after the activation)."""
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.ReLU(inplace=True), nn.BatchNorm2d(cout))
 
 
@@ -34,8 +34,8 @@ def transposed_decoder(channels: tuple[int, ...] = DECODER_CHANNELS) -> nn.Seque
 class BaselineFCN(AnySize):
     """Encoder 5 x down (3-32-64-128-256-512), decoder 5 x up (512-512-256-128-64-32), 1x1 classifier.
 
-    With `dropout=True` (the seed's Table 2): element-wise nn.Dropout p=0.1 after the first encoder block and
-    p=0.15 after the first decoder block. Element-wise, not Dropout2d, because the seed used nn.Dropout; at these
+    With `dropout=True` (the report's Table 2): element-wise nn.Dropout p=0.1 after the first encoder block and
+    p=0.15 after the first decoder block. Element-wise, not Dropout2d, because the report used nn.Dropout; at these
     early, wide feature maps channel dropout would remove a whole 32-channel map's worth of signal at a time.
     """
 

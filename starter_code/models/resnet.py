@@ -1,4 +1,4 @@
-"""ResNet-34 transfer learning: the seed's Table 4 FCN (`resnet34_fcn`) and a U-Net-style decoder with skips
+"""ResNet-34 transfer learning: the report's Table 4 FCN (`resnet34_fcn`) and a U-Net-style decoder with skips
 (`resnet34_unet`), both on torchvision's ImageNet ResNet-34.
 
 Pretrained weights are read from torch.hub's cache (`torch.hub.get_dir()/checkpoints/resnet34-b627a593.pth`,
@@ -172,7 +172,7 @@ class ResNet34Encoder(nn.Sequential):
 
 
 class ResNet34FCN(AnySize):
-    """The seed's Table 4: ResNet-34 encoder, the baseline's five transposed-conv up blocks
+    """The report's Table 4: ResNet-34 encoder, the baseline's five transposed-conv up blocks
     (512-512-256-128-64-32), 1x1 classifier. Xavier init for decoder and classifier only."""
 
     stride = 32

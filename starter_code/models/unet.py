@@ -1,4 +1,4 @@
-"""U-Net (Ronneberger et al. 2015) as in the seed's Table 6, with BatchNorm and same-padding convs.
+"""U-Net (Ronneberger et al. 2015) as in the report's Table 6, with BatchNorm and same-padding convs.
 
 Encoder: double 3x3 conv (padding 1) + BN + ReLU blocks of base*[1, 2, 4, 8, 16] channels (64-128-256-512-1024
 for base_width=64, the paper), 2x2 max-pool between them (four pools: stride 16). Decoder: 2x2 transposed conv
