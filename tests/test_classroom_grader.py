@@ -161,7 +161,7 @@ def test_the_report_bugs_in_the_engine_lose_their_checks(tmp_path: Path) -> None
         ("return nn.CrossEntropyLoss(weight=weight, ignore_index=IGNORE_INDEX)",
          "return nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)"),
         ("    cm = ConfusionMatrix(num_classes, IGNORE_INDEX, device=device)\n", ""),
-        ("        cm.update(logits.argmax(1), masks)",
+        ("        cm.update(logits.contiguous(memory_format=torch.channels_last).argmax(1), masks)",
          "        cm = ConfusionMatrix(num_classes, IGNORE_INDEX, device=device)\n"
          "        cm.update(logits.argmax(1), masks)"),
     ]})
