@@ -14,9 +14,9 @@ model, never an epoch picked on dev. From the same training run it also scores:
 - `+flip`: horizontal-flip test-time augmentation (logits of the image and of its mirror, averaged), for the last
   and the averaged model.
 
-Trained candidates (a diff of camvid_fast each): `recipe` (camvid_fast itself), `color` (`paper_color`: the
-same geometry plus colour jitter, for lighting that differs between sequences) and `lovasz` (the weighted
-cross-entropy plus the Lovasz-softmax loss, an IoU surrogate). Writes the JSON after every fold and candidate.
+Trained candidates (a diff of camvid_fast each): `recipe` (camvid_fast itself, `paper_color` augmentation),
+`paper` (the same geometry without the colour jitter: the recipe before the jitter was chosen) and `lovasz` (the
+weighted cross-entropy plus the Lovasz-softmax loss, an IoU surrogate). Writes the JSON after every fold and candidate.
 
     python -m benchmarks camvid-recipe --budget-min 29 --folds 0001TP --json FILE
 
@@ -48,7 +48,7 @@ from .common import CAMVID_ROOT, machine_info, save_json
 
 RECIPE = EXPERIMENTS["camvid_fast"]
 SEQUENCES = ("0001TP", "0006R0", "0016E5")
-CANDIDATES: dict[str, dict[str, Any]] = {"recipe": {}, "color": {"augment": "paper_color"}, "lovasz": {"lovasz": 1.0}}
+CANDIDATES: dict[str, dict[str, Any]] = {"recipe": {}, "paper": {"augment": "paper"}, "lovasz": {"lovasz": 1.0}}
 SWA_FRACTION = 0.25  # the last quarter of the epochs is averaged
 
 

@@ -382,6 +382,24 @@ def write_results_doc(path: str | Path, runs_dir: str | Path, command: str, prof
     return path
 
 
+def run_facts(run: Run) -> str:
+    """Why the run stopped, the box's epoch time and the last learning rate: whether the schedule completed, and on
+    what machine speed the figures came from."""
+    cfg, hist = run.config, run.history
+    plain = [h["seconds"] for h in hist if h.get("val_miou") is None] or [h["seconds"] for h in hist]
+    if run.stop_reason == "budget":
+        stop = (f"the {cfg.budget_min:g}-minute time budget ended the run after epoch {run.stopped_epoch} of "
+                f"{cfg.epochs} planned, with the schedule fitted to the time")
+    elif run.stop_reason == "early_stop":
+        stop = f"early stop after epoch {run.stopped_epoch} (no better val mIoU for {cfg.patience} epochs)"
+    else:
+        stop = f"all {run.epochs_run} epochs ran"
+    lr = hist[-1].get("lr") if hist else None
+    floor = f"; last epoch's learning rate {lr:.2g} (eta_min {cfg.eta_min:.2g})" if lr is not None else ""
+    return (f"Stop: {stop}. Epoch time on this box: median {float(np.median(plain)):.1f} s over the epochs without "
+            f"validation{floor}.")
+
+
 def run_section(run_dir: str | Path, title: str, intro: str = "") -> str:
     """A docs/results/ section for ONE run (a recipe with its own budget): the command that reproduces it, its
     diff from the baseline config, wall clock, the results row and the per-class IoU of the epoch it kept."""
@@ -396,6 +414,7 @@ def run_section(run_dir: str | Path, title: str, intro: str = "") -> str:
              *([f"Wall clock of `fit` (data caching, class statistics, {run.epochs_run} epochs, validated "
                 f"{'every epoch' if cfg.val_every == 1 else f'every {cfg.val_every} and the last'}, checkpoints): "
                 f"**{wall / 60:.1f} min**.", ""] if wall else []),
+             run_facts(run), "",
              results_markdown([run]), "",
              (f"The table is the last epoch ({m.get('epoch', '?')}; keep='last': the schedule ends annealed, so "
               "nothing is picked on val)." if cfg.keep == "last" else

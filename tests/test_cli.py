@@ -176,7 +176,7 @@ def test_camvid_fast_recipe_runs_with_its_own_settings(tmp_path) -> None:
                  "--limit-val", "8", "--quiet"]) == 0
     cfg = json.loads((out / "config.json").read_text())
     assert (cfg["model"], cfg["augment"], cfg["class_weights"], cfg["scheduler"]) == \
-        ("unet_small", "paper", "median", "cosine")
+        ("unet_small", "paper_color", "median", "cosine")
     assert cfg["cache"] is True and cfg["patience"] is None and cfg["budget_min"] == 29.0
     hist = json.loads((out / "history.json").read_text())
     assert len(hist["history"]) == 2 and hist["stopped_epoch"] is None  # 2 epochs fit the 29-minute budget
