@@ -109,9 +109,9 @@ EXPERIMENTS: dict[str, Config] = {
     # CamVid in <= 30 CPU-minutes on any box, chosen on dev splits cut from CamVid train, never on val
     # (benchmarks/camvid_recipe.py, docs/BENCHMARKS.md): the quarter-width U-Net, median-frequency weights, the mild
     # `paper` geometry plus colour jitter (`paper_color`: lighting differs between sequences; dev mIoU 0.316 vs
-    # 0.249 for `paper`, mean of two sequence-disjoint folds at equal steps). 55 epochs took 22 min on a quiet 2-core box; on a slower one the 29-minute budget
-    # fits fewer epochs and the cosine to the time, still ending at eta_min. Validation every 5th epoch and the
-    # last; the last epoch is reported (nothing picked on val); images decoded once into memory.
+    # 0.249 for `paper`, mean of two sequence-disjoint folds at equal steps). The 29-minute budget fits the epoch
+    # count and the cosine to the box (a slower one runs fewer epochs), still ending at eta_min. Validation every
+    # 5th epoch and the last; the last epoch is reported (nothing picked on val); images decoded once into memory.
     "camvid_fast": replace(BASELINE, name="camvid_fast", dataset="camvid", data_root="data/camvid",
                            model="unet_small", image_size=224, eval_size=240, augment="paper_color",
                            class_weights="median", weight_clip=10.0, scheduler="cosine", epochs=55, batch_size=8,
