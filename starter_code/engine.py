@@ -321,6 +321,16 @@ def next_position(cfg: Config, done: int, position: float, more: int) -> float |
     return max(position, t / (total - 1) if total > 1 else 1.0)
 
 
+def planned_epochs(cfg: Config, done: int, stopped: int | None, position: float, more: int | None) -> int:
+    """How many epochs the run will have as planned after `done` (the progress bar's total): `done` once stopped,
+    the budget's plan (`more` epochs fit; `position` the next epoch's, 1.0 = it is the last) or cfg.epochs."""
+    if stopped is not None:
+        return done
+    if more is None:
+        return cfg.epochs
+    return min(cfg.epochs, done + (1 if position >= 1.0 else max(1, more)))
+
+
 @dataclass
 class Parts:
     """What `fit` trains with, built once by `build_parts`."""
@@ -517,13 +527,15 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool | str = Fal
         if cfg.budget_min is not None:
             p.plan[epoch + 1] = s.position
         p.scheduler.step()
+        epochs.total = planned_epochs(cfg, epoch + 1, s.stopped, s.position,
+                                      epochs_that_fit(cfg, s.elapsed, s.costs))  # a budget re-plans the length
         if progress and s.stop_reason == "budget":
             tqdm.write(f"{cfg.name}: the budget of {cfg.budget_min:g} min is used after epoch {epoch + 1} (of at most "
                        f"{cfg.epochs}); its last epoch trained at lr {row['lr']:.3g}")
         if main:
             save_epoch(cfg, p, s, kept, last_path, run_dir, best_dirs)
         epochs.set_postfix(loss=f"{row['train_loss']:.3f}", miou=f"{val['miou']:.3f}" if val else "-",
-                           kept=f"{s.best['miou']:.3f}")
+                           kept=f"{s.best['miou']:.3f}" if s.best["epoch"] > 0 else "-")
     epochs.close()
     if s.best["epoch"] < 0:
         raise TrainingError(f"no epoch finished in {run_dir}; nothing to report")

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from starter_code.config import BASELINE
-from starter_code.engine import build_scheduler, epochs_that_fit, lr_factor, next_position
+from starter_code.engine import build_scheduler, epochs_that_fit, lr_factor, next_position, planned_epochs
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -110,6 +110,15 @@ def test_the_plan_spreads_the_cosine_over_the_epochs_that_fit():
     assert next_position(cfg, 3, 0.5, 20) == 0.5  # the box got faster: the position never goes back
     assert next_position(replace(cfg, epochs=8), 3, 0.0, 50) == pytest.approx(3 / 7)  # epochs caps the plan
     assert next_position(replace(cfg, warmup_epochs=2), 4, 0.0, 4) == pytest.approx(2 / 5)  # after the warmup
+
+
+def test_the_progress_total_follows_the_plan():
+    cfg = replace(BASELINE, scheduler="cosine", epochs=55, budget_min=29.0)
+    assert planned_epochs(cfg, 11, None, 0.3, 16) == 27  # a slow box: 16 more fit, not the 44 of epochs=55
+    assert planned_epochs(cfg, 11, None, 0.2, 60) == 55  # a fast box: capped at epochs
+    assert planned_epochs(cfg, 26, None, 1.0, 0) == 27  # the next epoch is the last, at eta_min
+    assert planned_epochs(cfg, 27, 27, 1.0, 0) == 27  # stopped: the total is what ran
+    assert planned_epochs(BASELINE, 3, None, 0.0, None) == BASELINE.epochs  # no budget
 
 
 def test_without_a_scheduler_the_budget_only_marks_the_last_epoch_and_stops():
