@@ -190,14 +190,7 @@ def train_config(args: argparse.Namespace) -> Config:
 
 def stop_note(run: Any) -> str:
     """Which epoch the run kept and why it stopped, in words: an early stop and a spent time budget differ."""
-    kept = f"{'last' if run.config.keep == 'last' else 'best'} epoch {run.best_epoch} kept"
-    if run.stop_reason == "early_stop":
-        why = f"early stop after epoch {run.stopped_epoch} (no better val mIoU for {run.config.patience} epochs)"
-    elif run.stop_reason == "budget":
-        why = f"time budget of {run.config.budget_min:g} min spent after epoch {run.stopped_epoch}, schedule completed"
-    else:
-        why = f"all {run.epochs_run} epochs run"
-    return f"{kept}; {why}"
+    return f"{'last' if run.config.keep == 'last' else 'best'} epoch {run.best_epoch} kept; {run.stop_words}"
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -385,19 +385,12 @@ def write_results_doc(path: str | Path, runs_dir: str | Path, command: str, prof
 def run_facts(run: Run) -> str:
     """Why the run stopped, the box's epoch time and the last learning rate: whether the schedule completed, and on
     what machine speed the figures came from."""
-    cfg, hist = run.config, run.history
+    hist = run.history
     plain = [h["seconds"] for h in hist if h.get("val_miou") is None] or [h["seconds"] for h in hist]
-    if run.stop_reason == "budget":
-        stop = (f"the {cfg.budget_min:g}-minute time budget ended the run after epoch {run.stopped_epoch} of "
-                f"{cfg.epochs} planned, with the schedule fitted to the time")
-    elif run.stop_reason == "early_stop":
-        stop = f"early stop after epoch {run.stopped_epoch} (no better val mIoU for {cfg.patience} epochs)"
-    else:
-        stop = f"all {run.epochs_run} epochs ran"
     lr = hist[-1].get("lr") if hist else None
-    floor = f"; last epoch's learning rate {lr:.2g} (eta_min {cfg.eta_min:.2g})" if lr is not None else ""
-    return (f"Stop: {stop}. Epoch time on this box: median {float(np.median(plain)):.1f} s over the epochs without "
-            f"validation{floor}.")
+    floor = f"; last epoch's learning rate {lr:.2g} (eta_min {run.config.eta_min:.2g})" if lr is not None else ""
+    return (f"Stop: {run.stop_words}. Epoch time on this box: median "
+            f"{float(np.median(plain)):.1f} s over the epochs without validation{floor}.")
 
 
 def run_section(run_dir: str | Path, title: str, intro: str = "") -> str:

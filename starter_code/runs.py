@@ -51,6 +51,17 @@ class Run:
         return len(self.history)
 
     @property
+    def stop_words(self) -> str:
+        """Why training ended, in words (the CLI's final line, a results section): an early stop and a spent time
+        budget differ."""
+        cfg = self.config
+        if self.stop_reason == "early_stop":
+            return f"early stop after epoch {self.stopped_epoch} (no better val mIoU for {cfg.patience} epochs)"
+        if self.stop_reason == "budget":
+            return f"time budget of {cfg.budget_min:g} min spent after epoch {self.stopped_epoch}, schedule completed"
+        return f"all {self.epochs_run} epochs run"
+
+    @property
     def seconds(self) -> float:
         """Training time: the sum of the epochs' seconds (set-up and caching excluded; see fit_seconds)."""
         return sum(h.get("seconds", 0) for h in self.history)

@@ -185,14 +185,12 @@ def test_camvid_fast_recipe_runs_with_its_own_settings(tmp_path) -> None:
 
 
 def test_the_final_line_names_why_a_run_stopped() -> None:
-    from types import SimpleNamespace
-
     from starter_code.cli import stop_note
     from starter_code.config import EXPERIMENTS
+    from starter_code.runs import Run
 
-    def run(name: str, reason: str | None, stopped: int | None) -> SimpleNamespace:
-        return SimpleNamespace(config=EXPERIMENTS[name], best_epoch=3, stopped_epoch=stopped, stop_reason=reason,
-                               epochs_run=stopped or 12)
+    def run(name: str, reason: str | None, stopped: int | None) -> Run:
+        return Run(EXPERIMENTS[name], Path("runs/x"), [{}] * (stopped or 12), {}, 3, stopped, reason, [])
 
     assert stop_note(run("baseline", "early_stop", 8)) == \
         "best epoch 3 kept; early stop after epoch 8 (no better val mIoU for 5 epochs)"

@@ -179,7 +179,7 @@ def test_run_section_reproduces_the_run(tmp_path) -> None:
     assert results_markdown([load_run(d, weights=False)]) in text
     assert "The table is the last epoch (3; keep='last'" in text and "| 0.500 |" in text  # camvid_fast keeps the last
     assert "3 epochs, validated every 5 and the last" in text
-    assert "Stop: all 3 epochs ran. Epoch time on this box: median" in text
+    assert "Stop: all 3 epochs run. Epoch time on this box: median" in text
     best = save_run(fake_run("baseline", 0.4, dataset="camvid"), tmp_path)
     assert "the last epoch, chosen by nothing, scored val mIoU 0.4000." in report.run_section(best, "baseline")
 
@@ -190,7 +190,7 @@ def test_run_facts_names_a_budget_stop_and_the_last_rate() -> None:
         h["seconds"], h["val_miou"], h["lr"] = sec, val, 1e-5
     run = replace(run, stopped_epoch=2, stop_reason="budget")
     text = report.run_facts(run)
-    assert text.startswith("Stop: the 29-minute time budget ended the run after epoch 2 of 4 planned")
+    assert text.startswith("Stop: time budget of 29 min spent after epoch 2, schedule completed.")
     assert "median 11.0 s over the epochs without validation" in text  # 10 and 12; validated epochs cost more
     assert "last epoch's learning rate 1e-05 (eta_min 1e-05)" in text
 
