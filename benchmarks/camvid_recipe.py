@@ -15,13 +15,16 @@ model, never an epoch picked on dev. From the same training run it also scores:
   and the averaged model.
 
 Trained candidates (a diff of camvid_fast each): `recipe` (camvid_fast itself, `paper_color` augmentation),
-`paper` (the same geometry without the colour jitter: the recipe before the jitter was chosen) and `lovasz` (the
-weighted cross-entropy plus the Lovasz-softmax loss, an IoU surrogate). Writes the JSON after every fold and candidate.
+`paper` (the same geometry without the colour jitter: the recipe before the jitter was chosen), `lovasz` (the
+weighted cross-entropy plus the Lovasz-softmax loss, an IoU surrogate) and `scale` (random crops of the whole frame
+at shorter sides 0.75-1.5x the crop, flip 50%, the same colour jitter). Writes the JSON after every fold and
+candidate.
 
-    python -m benchmarks camvid-recipe --budget-min 29 --folds 0001TP --json FILE
+    python -m benchmarks camvid-recipe --budget-min 29 --folds 0001TP [--only recipe,scale] --json FILE
 
-trains the chosen recipe as `fit` runs it (its time budget, its schedule) on a fold and scores its last model on
-the dev sequence: the estimate of what camvid_fast scores on frames of a sequence it has never seen.
+trains the recipe (or a candidate) as `fit` runs it (its time budget, its schedule) on a fold and scores its last
+model on the dev sequence: the estimate of what camvid_fast scores on frames of a sequence it has never seen, and
+a comparison at equal wall time (a candidate with a slower loader gets fewer epochs).
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ from .common import CAMVID_ROOT, machine_info, save_json
 
 RECIPE = EXPERIMENTS["camvid_fast"]
 SEQUENCES = ("0001TP", "0006R0", "0016E5")
-CANDIDATES: dict[str, dict[str, Any]] = {"recipe": {}, "paper": {"augment": "paper"}, "lovasz": {"lovasz": 1.0}}
+CANDIDATES: dict[str, dict[str, Any]] = {"recipe": {}, "paper": {"augment": "paper"}, "lovasz": {"lovasz": 1.0},
+                                         "scale": {"augment": "scale"}}
 SWA_FRACTION = 0.25  # the last quarter of the epochs is averaged
 
 
@@ -210,21 +214,24 @@ def run_candidate(name: str, diff: dict[str, Any], dev_seq: str, steps: int, roo
     return row
 
 
-def run_recipe(dev_seq: str, root: Path, budget_min: float, out: Path) -> dict[str, Any]:
-    """camvid_fast itself, as `fit` runs it (its time budget, validation every 5th epoch), trained on a fold's two
-    sequences: the last model scored on the dev sequence, with and without flip TTA."""
+def run_recipe(name: str, diff: dict[str, Any], dev_seq: str, root: Path, budget_min: float,
+               out: Path) -> dict[str, Any]:
+    """camvid_fast (with a candidate's diff) as `fit` runs it (its time budget, validation every 5th epoch),
+    trained on a fold's two sequences: the last model scored on the dev sequence, with and without flip TTA."""
+    if "lovasz" in diff:
+        raise SystemExit(f"candidate {name!r} changes the loss, which `fit` does not run: compare it with --steps")
     train_pairs, dev_pairs = fold(root, dev_seq)
-    cfg = replace(RECIPE, name="recipe", budget_min=budget_min, device="cpu")
+    cfg = replace(RECIPE, name=name, budget_min=budget_min, device="cpu", **diff)
     t0 = time.perf_counter()
-    run = engine.fit(cfg, out / f"recipe-{dev_seq}", progress=False,
+    run = engine.fit(cfg, out / f"{name}-{dev_seq}", progress=False,
                      datasets=(datasets(cfg, train_pairs, True), datasets(cfg, dev_pairs, False)))
     wall = time.perf_counter() - t0
     dev_loader = engine.make_loader(datasets(cfg, dev_pairs, False), cfg.batch_size, False, torch.device("cpu"), 0)
     scores = {"last": score(run.model, dev_loader, cfg), "last+flip": score(FlipTTA(run.model), dev_loader, cfg)}
-    print(f"{dev_seq} recipe, budget {budget_min:g} min: {run.epochs_run} epochs in {wall / 60:.1f} min, "
+    print(f"{dev_seq} {name}, budget {budget_min:g} min: {run.epochs_run} epochs in {wall / 60:.1f} min, "
           f"stop {run.stop_reason}, last lr {run.history[-1]['lr']:.2g}  " +
           "  ".join(f"{k} {v['miou']:.3f}" for k, v in scores.items()), flush=True)
-    return {"candidate": "recipe", "diff": {"budget_min": budget_min}, "dev_sequence": dev_seq,
+    return {"candidate": name, "diff": {**diff, "budget_min": budget_min}, "dev_sequence": dev_seq,
             "train_frames": len(train_pairs), "dev_frames": len(dev_pairs), "epochs": run.epochs_run,
             "stop_reason": run.stop_reason, "wall_s": wall, "fit_seconds": run.fit_seconds, "scores": scores,
             "history": run.history}
@@ -247,7 +254,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--data-root", default=str(CAMVID_ROOT))
     p.add_argument("--steps", type=int, default=600, help="optimizer steps per candidate and fold")
     p.add_argument("--folds", default=",".join(SEQUENCES), help="dev sequences, one fold each")
-    p.add_argument("--only", default=",".join(CANDIDATES), help=f"candidates: {', '.join(CANDIDATES)}")
+    p.add_argument("--only", default=None,
+                   help=f"candidates: {', '.join(CANDIDATES)} (default: all; with --budget-min: recipe)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--budget-min", type=float, default=None,
                    help="instead of the candidates: camvid_fast itself under this time budget on each fold")
@@ -263,9 +271,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                               "steps": None if args.budget_min else args.steps,
                               "budget_min": args.budget_min, "command": getattr(args, "command", ""), "rows": []}
     with tempfile.TemporaryDirectory() as tmp:
+        only = (args.only or ("recipe" if args.budget_min else ",".join(CANDIDATES))).split(",")
+        unknown = [n for n in only if n not in CANDIDATES]
+        if unknown:
+            raise SystemExit(f"--only {','.join(unknown)}: unknown candidate; expected some of {', '.join(CANDIDATES)}")
         for dev_seq in args.folds.split(","):
-            for name in ["recipe"] if args.budget_min else args.only.split(","):
-                result["rows"].append(run_recipe(dev_seq, root, args.budget_min, Path(tmp)) if args.budget_min
+            for name in only:
+                result["rows"].append(run_recipe(name, CANDIDATES[name], dev_seq, root, args.budget_min, Path(tmp))
+                                      if args.budget_min
                                       else run_candidate(name, CANDIDATES[name], dev_seq, args.steps, root))
                 result["summary"] = summary(result["rows"])
                 result["machine_end"] = machine_info()

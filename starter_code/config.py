@@ -127,7 +127,7 @@ BUDGET_FIELDS: frozenset[str] = frozenset({"epochs", "image_size", "batch_size"}
 # The values a field may take, where there is a fixed list (the model names live in the model registry).
 CHOICES: dict[str, tuple[Any, ...]] = {
     "dataset": ("synthetic", "voc", "camvid"),
-    "augment": ("none", "paper", "paper_color", "strong"),
+    "augment": ("none", "paper", "paper_color", "scale", "strong"),
     "scheduler": (None, "cosine"),
     "class_weights": (None, "inverse", "median"),
     "keep": ("best", "last"),

@@ -22,7 +22,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from starter_code.data.classes import VOC_INFO
 from starter_code.data.dataset import SegmentationDataset
-from starter_code.data.transforms import PRESETS, EvalTransform, build_transform, to_tv
+from starter_code.data.transforms import PRESETS, SCALE_RANGE, EvalTransform, build_transform, to_tv
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -121,11 +121,11 @@ def test_mask_follows_the_same_geometry_as_the_image(preset, hw):
         assert ex.max() <= 4 and ey.max() <= 4, (seed, ex.max(), ey.max())
         assert ex.mean() <= 2 and ey.mean() <= 2, (seed, ex.mean(), ey.mean())
         assert torch.all(gimg[:, pad] == 0)  # images are padded with 0
-    if preset == "strong" and min(h, w) < SIZE:
+    if preset == "scale" or (preset == "strong" and min(h, w) < SIZE):
         assert padded_somewhere  # the scale jitter does produce padded crops (so the pad checks ran)
 
 
-@pytest.mark.parametrize("preset", ["none", "paper", "paper_color", "strong"])
+@pytest.mark.parametrize("preset", ["none", "paper", "paper_color", "scale", "strong"])
 @pytest.mark.parametrize("hw", SHAPES + [(375, 500), (17, 300)])
 def test_train_presets_output_exactly_size_by_size(preset, hw):
     t = build_transform(preset, SIZE)
@@ -154,6 +154,29 @@ def test_eval_is_deterministic_resizes_the_image_shorter_side_and_keeps_the_mask
     assert torch.equal(img3, image) and torch.equal(m3, mask)
 
 
+def test_scale_preset_shows_the_whole_frame_paper_never_its_sides():
+    """A wide frame: `paper` (resize, centre crop) never trains on its left and right edges; `scale`'s random
+    crops over moderate scales reach every column, and its shorter side stays within SCALE_RANGE x SIZE."""
+    h, w = 90, 180
+    seen = {}
+    for preset in ("paper", "scale"):
+        geo = geometric_part(build_transform(preset, SIZE))
+        cols = torch.zeros(w, dtype=torch.bool)
+        for seed in range(60):
+            xo, _ = replay_coords(geo, h, w, seed)
+            src = xo[xo != 255] - OFF
+            cols[src.unique()] = True
+        seen[preset] = cols
+    # (nearest-neighbour downscaling skips a column here and there, so: both outermost bands, nearly every column)
+    assert seen["scale"][:3].any() and seen["scale"][-3:].any() and seen["scale"].float().mean() > 0.95
+    assert not seen["paper"][: w // 8].any() and not seen["paper"][-(w // 8):].any()
+    lo, hi = (int(f * SIZE) for f in SCALE_RANGE)
+    resize = geometric_part(build_transform("scale", SIZE)).transforms[0]
+    for seed in range(30):
+        torch.manual_seed(seed)
+        assert lo <= min(resize(tv_tensors.Mask(coord_mask(h, w))).shape) <= hi
+
+
 def test_none_preset_is_deterministic_centre_crop():
     t = build_transform("none", SIZE)
     image, mask = to_tv(coord_image(64, 100), coord_mask(64, 100))
@@ -170,7 +193,7 @@ def test_train_presets_need_a_size_and_unknown_preset_raises():
         build_transform("nope", SIZE)
 
 
-@pytest.mark.parametrize("preset", ["paper", "strong"])
+@pytest.mark.parametrize("preset", ["paper", "scale", "strong"])
 def test_random_presets_change_across_epochs_for_the_same_index(tmp_path, preset):
     make_voc_tree(tmp_path, {"train": ["a"]}, hw=(90, 130))
     voc = tmp_path / "VOCdevkit" / "VOC2012"
@@ -182,7 +205,7 @@ def test_random_presets_change_across_epochs_for_the_same_index(tmp_path, preset
         assert img.dtype == torch.float32 and tuple(img.shape) == (3, SIZE, SIZE)
         assert mask.dtype == torch.int64 and tuple(mask.shape) == (SIZE, SIZE)
     distinct = {(img.numpy().tobytes(), mask.numpy().tobytes()) for img, mask in epochs}
-    if preset == "strong":  # scale jitter + crop + colour jitter: every epoch differs from the one before
+    if preset in ("strong", "scale"):  # scale jitter + crop + colour jitter: every epoch differs from the one before
         assert all(not torch.equal(a[0], b[0]) for a, b in zip(epochs, epochs[1:]))
         assert len(distinct) == 10
     else:  # crop and flip each on 30% of the draws: identical epochs happen, but not always

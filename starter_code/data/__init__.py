@@ -11,7 +11,7 @@ from typing import Any
 from .camvid import camvid_dataset
 from .classes import IGNORE_INDEX, DatasetInfo, dataset_info
 from .dataset import DataError, SegmentationDataset, load_image, load_mask
-from .transforms import build_transform
+from .transforms import SCALE_RANGE, build_transform
 from .voc import voc_dataset
 
 DATASETS = ("synthetic", "voc", "camvid")
@@ -29,10 +29,10 @@ def eval_size(cfg: Any) -> int | None:
 
 def cache_size_for(preset: str, size: int | None) -> int | None:
     """Shorter side the in-memory cache keeps: the training size when the preset starts by resizing to it,
-    twice that for `strong` (its scale jitter reaches 2x; the cache never upscales), native for evaluation."""
+    the top of the scale jitter for `scale` and `strong` (the cache never upscales), native for evaluation."""
     if preset == "eval" or size is None:
         return None
-    return 2 * size if preset == "strong" else size
+    return {"strong": 2 * size, "scale": int(SCALE_RANGE[1] * size)}.get(preset, size)
 
 
 def build_dataset(

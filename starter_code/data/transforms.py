@@ -17,7 +17,8 @@ from .classes import IGNORE_INDEX
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-PRESETS = ("eval", "none", "paper", "paper_color", "strong")
+PRESETS = ("eval", "none", "paper", "paper_color", "scale", "strong")
+SCALE_RANGE = (0.75, 1.5)  # `scale`: shorter side drawn in this range x size (cache keeps the top of it)
 FILL = {tv_tensors.Image: 0, tv_tensors.Mask: IGNORE_INDEX}
 
 Pair = tuple[torch.Tensor, torch.Tensor]
@@ -60,6 +61,9 @@ def build_transform(preset: str, size: int | None) -> Callable[[torch.Tensor, to
       horizontal flip on 30%;
     - paper_color: paper, then colour jitter of the image (brightness, contrast, saturation 0.6-1.4, hue 0.03):
       lighting that differs between videos (CamVid's dusk sequence) seen in training, labels untouched;
+    - scale: shorter side drawn uniformly in SCALE_RANGE x `size`, a random `size` x `size` crop anywhere in the
+      frame (padded with void where the frame is smaller), flip on 50%, then paper_color's colour jitter: the whole
+      frame at moderate scales, unlike paper's centre crop, which never shows a wide frame's left and right edges;
     - strong: scale jitter 0.5-2.0, random crop (image padded with 0, mask with void 255), flip 0.5, then mild
       colour jitter of the image.
     """
@@ -72,6 +76,11 @@ def build_transform(preset: str, size: int | None) -> Callable[[torch.Tensor, to
         ops = base + [v2.CenterCrop(size)]
     elif preset == "paper_color":
         ops = [*build_transform("paper", size).transforms,
+               v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.03)]  # image only
+    elif preset == "scale":
+        lo, hi = (int(f * size) for f in SCALE_RANGE)
+        ops = [v2.RandomResize(lo, hi + 1, antialias=True), v2.RandomCrop(size, pad_if_needed=True, fill=FILL),
+               v2.RandomHorizontalFlip(p=0.5),
                v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.03)]  # image only
     elif preset == "paper":
         # BEGIN SOLUTION
