@@ -215,23 +215,23 @@ def run_candidate(name: str, diff: dict[str, Any], dev_seq: str, steps: int, roo
 
 
 def run_recipe(name: str, diff: dict[str, Any], dev_seq: str, root: Path, budget_min: float,
-               out: Path) -> dict[str, Any]:
+               out: Path, seed: int = RECIPE.seed) -> dict[str, Any]:
     """camvid_fast (with a candidate's diff) as `fit` runs it (its time budget, validation every 5th epoch),
     trained on a fold's two sequences: the last model scored on the dev sequence, with and without flip TTA."""
     if "lovasz" in diff:
         raise SystemExit(f"candidate {name!r} changes the loss, which `fit` does not run: compare it with --steps")
     train_pairs, dev_pairs = fold(root, dev_seq)
-    cfg = replace(RECIPE, name=name, budget_min=budget_min, device="cpu", **diff)
+    cfg = replace(RECIPE, name=name, budget_min=budget_min, device="cpu", seed=seed, **diff)
     t0 = time.perf_counter()
     run = engine.fit(cfg, out / f"{name}-{dev_seq}", progress=False,
                      datasets=(datasets(cfg, train_pairs, True), datasets(cfg, dev_pairs, False)))
     wall = time.perf_counter() - t0
     dev_loader = engine.make_loader(datasets(cfg, dev_pairs, False), cfg.batch_size, False, torch.device("cpu"), 0)
     scores = {"last": score(run.model, dev_loader, cfg), "last+flip": score(FlipTTA(run.model), dev_loader, cfg)}
-    print(f"{dev_seq} {name}, budget {budget_min:g} min: {run.epochs_run} epochs in {wall / 60:.1f} min, "
+    print(f"{dev_seq} {name}, seed {seed}, budget {budget_min:g} min: {run.epochs_run} epochs in {wall / 60:.1f} min, "
           f"stop {run.stop_reason}, last lr {run.history[-1]['lr']:.2g}  " +
           "  ".join(f"{k} {v['miou']:.3f}" for k, v in scores.items()), flush=True)
-    return {"candidate": name, "diff": {**diff, "budget_min": budget_min}, "dev_sequence": dev_seq,
+    return {"candidate": name, "diff": {**diff, "budget_min": budget_min}, "seed": seed, "dev_sequence": dev_seq,
             "train_frames": len(train_pairs), "dev_frames": len(dev_pairs), "epochs": run.epochs_run,
             "stop_reason": run.stop_reason, "wall_s": wall, "fit_seconds": run.fit_seconds, "scores": scores,
             "history": run.history}
@@ -259,6 +259,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--budget-min", type=float, default=None,
                    help="instead of the candidates: camvid_fast itself under this time budget on each fold")
+    p.add_argument("--seed", type=int, default=RECIPE.seed,
+                   help="with --budget-min: the training seed (another seed measures the seed spread)")
     return p
 
 
@@ -277,7 +279,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit(f"--only {','.join(unknown)}: unknown candidate; expected some of {', '.join(CANDIDATES)}")
         for dev_seq in args.folds.split(","):
             for name in only:
-                result["rows"].append(run_recipe(name, CANDIDATES[name], dev_seq, root, args.budget_min, Path(tmp))
+                result["rows"].append(run_recipe(name, CANDIDATES[name], dev_seq, root, args.budget_min, Path(tmp),
+                                                 args.seed)
                                       if args.budget_min
                                       else run_candidate(name, CANDIDATES[name], dev_seq, args.steps, root))
                 result["summary"] = summary(result["rows"])
