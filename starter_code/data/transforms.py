@@ -79,7 +79,7 @@ def build_transform(preset: str, size: int | None) -> Callable[[torch.Tensor, to
                v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.03)]  # image only
     elif preset == "scale":
         lo, hi = (int(f * size) for f in SCALE_RANGE)
-        ops = [v2.RandomResize(lo, hi + 1, antialias=True), v2.RandomCrop(size, pad_if_needed=True, fill=FILL),
+        ops = [v2.RandomResize(lo, hi + 1, antialias=True), v2.RandomCrop((size, size), fill=FILL, pad_if_needed=True),
                v2.RandomHorizontalFlip(p=0.5),
                v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.03)]  # image only
     elif preset == "paper":
