@@ -258,7 +258,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help=f"candidates: {', '.join(CANDIDATES)} (default: all; with --budget-min: recipe)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--budget-min", type=float, default=None,
-                   help="instead of the candidates: camvid_fast itself under this time budget on each fold")
+                   help="train as `fit` does, under this time budget on each fold (--only: recipe by default)")
     p.add_argument("--seed", type=int, default=RECIPE.seed,
                    help="with --budget-min: the training seed (another seed measures the seed spread)")
     return p

@@ -18,6 +18,7 @@ from .classes import IGNORE_INDEX
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 PRESETS = ("eval", "none", "paper", "paper_color", "scale", "strong")
+LIGHTING = dict(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.03)  # paper_color and scale
 SCALE_RANGE = (0.75, 1.5)  # `scale`: shorter side drawn in this range x size (cache keeps the top of it)
 FILL = {tv_tensors.Image: 0, tv_tensors.Mask: IGNORE_INDEX}
 
@@ -76,12 +77,12 @@ def build_transform(preset: str, size: int | None) -> Callable[[torch.Tensor, to
         ops = base + [v2.CenterCrop(size)]
     elif preset == "paper_color":
         ops = [*build_transform("paper", size).transforms,
-               v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.03)]  # image only
+               v2.ColorJitter(**LIGHTING)]  # image only
     elif preset == "scale":
         lo, hi = (int(f * size) for f in SCALE_RANGE)
         ops = [v2.RandomResize(lo, hi + 1, antialias=True), v2.RandomCrop((size, size), fill=FILL, pad_if_needed=True),
                v2.RandomHorizontalFlip(p=0.5),
-               v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.03)]  # image only
+               v2.ColorJitter(**LIGHTING)]  # image only
     elif preset == "paper":
         # BEGIN SOLUTION
         # HINT: base, then RandomResizedCrop (scale 0.9-1, ratio 3/4-4/3) on 30% of samples, CenterCrop, flip p=0.3
