@@ -17,8 +17,10 @@ model, never an epoch picked on dev. From the same training run it also scores:
 Trained candidates (a diff of camvid_fast each): `recipe` (camvid_fast itself, `paper_color` augmentation),
 `paper` (the same geometry without the colour jitter: the recipe before the jitter was chosen), `lovasz` (the
 weighted cross-entropy plus the Lovasz-softmax loss, an IoU surrogate), `scale` (random crops of the whole frame
-at shorter sides 0.75-1.5x the crop, flip 50%, the same colour jitter) and `res288` (288 px crops and evaluation:
-thinner things are wider in pixels, at ~1.65x the cost of a step). Writes the JSON after every fold and candidate.
+at shorter sides 0.75-1.5x the crop, flip 50%, the same colour jitter), `res288` (288 px crops and evaluation:
+thinner things are wider in pixels, at ~1.65x the cost of a step) and `wide` (the U-Net at base width 24 instead of
+16: ~2.2x the parameters and the cost of a step, so fewer epochs in a budget). Writes the JSON after every fold and
+candidate.
 
     python -m benchmarks camvid-recipe --budget-min 29 --folds 0001TP [--only recipe,scale] --json FILE
 
@@ -52,7 +54,8 @@ from .common import CAMVID_ROOT, machine_info, save_json
 RECIPE = EXPERIMENTS["camvid_fast"]
 SEQUENCES = ("0001TP", "0006R0", "0016E5")
 CANDIDATES: dict[str, dict[str, Any]] = {"recipe": {}, "paper": {"augment": "paper"}, "lovasz": {"lovasz": 1.0},
-                                         "scale": {"augment": "scale"}, "res288": {"image_size": 288, "eval_size": 288}}
+                                         "scale": {"augment": "scale"}, "res288": {"image_size": 288, "eval_size": 288},
+                                         "wide": {"model_kwargs": {"base_width": 24}}}
 SWA_FRACTION = 0.25  # the last quarter of the epochs is averaged
 
 
