@@ -18,8 +18,9 @@ Trained candidates (a diff of camvid_fast each): `recipe` (camvid_fast itself, `
 `paper` (the same geometry without the colour jitter: the recipe before the jitter was chosen), `lovasz` (the
 weighted cross-entropy plus the Lovasz-softmax loss, an IoU surrogate), `scale` (random crops of the whole frame
 at shorter sides 0.75-1.5x the crop, flip 50%, the same colour jitter), `res288` (288 px crops and evaluation:
-thinner things are wider in pixels, at ~1.65x the cost of a step) and `wide` (the U-Net at base width 24 instead of
-16: ~2.2x the parameters and the cost of a step, so fewer epochs in a budget). Writes the JSON after every fold and
+thinner things are wider in pixels, at ~1.65x the cost of a step), `wide` (the U-Net at base width 24 instead of
+16: ~2.2x the parameters and the cost of a step, so fewer epochs in a budget), and `long` (an epoch cap of 70 instead
+of 55: on a quiet box the recipe's 55 epochs end before its budget does). Writes the JSON after every fold and
 candidate.
 
     python -m benchmarks camvid-recipe --budget-min 29 --folds 0001TP [--only recipe,scale] --json FILE
@@ -55,7 +56,8 @@ RECIPE = EXPERIMENTS["camvid_fast"]
 SEQUENCES = ("0001TP", "0006R0", "0016E5")
 CANDIDATES: dict[str, dict[str, Any]] = {"recipe": {}, "paper": {"augment": "paper"}, "lovasz": {"lovasz": 1.0},
                                          "scale": {"augment": "scale"}, "res288": {"image_size": 288, "eval_size": 288},
-                                         "wide": {"model_kwargs": {"base_width": 24}}}
+                                         "wide": {"model_kwargs": {"base_width": 24}},
+                                         "long": {"epochs": 70}}
 SWA_FRACTION = 0.25  # the last quarter of the epochs is averaged
 
 
