@@ -19,14 +19,15 @@ Trained candidates (a diff of camvid_fast each): `recipe` (camvid_fast itself, `
 weighted cross-entropy plus the Lovasz-softmax loss, an IoU surrogate), `scale` (random crops of the whole frame
 at shorter sides 0.75-1.5x the crop, flip 50%, the same colour jitter), `res288` (288 px crops and evaluation:
 thinner things are wider in pixels, at ~1.65x the cost of a step), `wide` (the U-Net at base width 24 instead of
-16: ~2.2x the parameters and the cost of a step, so fewer epochs in a budget), and `long` (an epoch cap of 70 instead
-of 55: on a quiet box the recipe's 55 epochs end before its budget does). Writes the JSON after every fold and
-candidate.
+16: ~2.2x the parameters and the cost of a step, so fewer epochs in a budget), `long` (an epoch cap of 70 instead
+of 55: on a quiet box the recipe's 55 epochs end before its budget does) and `photo` (harsher colour jitter and a
+grey image on 20 %: lighting and cameras unlike any in training). Writes the JSON after every fold and candidate.
 
     python -m benchmarks camvid-recipe --budget-min 29 --folds 0001TP [--only recipe,scale] --json FILE
 
 trains the recipe (or a candidate) as `fit` runs it (its time budget, its schedule) on a fold and scores its last
-model on the dev sequence: the estimate of what camvid_fast scores on frames of a sequence it has never seen, and
+model on the dev sequence (plain, with flip TTA, and with the MULTI_SCALES test-time sets; `--keep DIR` keeps
+each run's folder): the estimate of what camvid_fast scores on frames of a sequence it has never seen, and
 a comparison at equal wall time (a candidate with a slower loader gets fewer epochs).
 """
 
@@ -49,6 +50,7 @@ from starter_code.config import EXPERIMENTS, Config
 from starter_code.data import IGNORE_INDEX, SegmentationDataset, build_transform, cache_size_for, eval_size
 from starter_code.data.camvid import read_camvid_list
 from starter_code.data.classes import CAMVID_INFO
+from starter_code.models.tta import FlipTTA, bare
 
 from .common import CAMVID_ROOT, machine_info, save_json
 
@@ -57,7 +59,8 @@ SEQUENCES = ("0001TP", "0006R0", "0016E5")
 CANDIDATES: dict[str, dict[str, Any]] = {"recipe": {}, "paper": {"augment": "paper"}, "lovasz": {"lovasz": 1.0},
                                          "scale": {"augment": "scale"}, "res288": {"image_size": 288, "eval_size": 288},
                                          "wide": {"model_kwargs": {"base_width": 24}},
-                                         "long": {"epochs": 70}}
+                                         "long": {"epochs": 70}, "photo": {"augment": "photo"}}
+MULTI_SCALES = {"ms": (0.75, 1.0, 1.25), "up": (1.0, 1.25)}  # test-time scale sets, each with flip
 SWA_FRACTION = 0.25  # the last quarter of the epochs is averaged
 
 
@@ -125,15 +128,26 @@ class PlusLovasz(nn.Module):
         return self.base(logits, target) + self.weight * lovasz_softmax(logits, target)
 
 
-class FlipTTA(nn.Module):
-    """A model whose logits average those of the image and of its horizontal mirror (flipped back)."""
+class MultiScaleTTA(nn.Module):
+    """A model whose output is the log of the class probabilities averaged over the image rescaled by each of
+    `scales` and its mirrors (each resized back to the input's H x W): thin things are wider at the larger scales,
+    large regions see more context at the smaller ones."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, scales: Sequence[float]) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.scales = model, tuple(scales)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.model(x) + self.model(x.flip(-1)).flip(-1)) / 2
+        size, probs = x.shape[-2:], 0.0
+        for s in self.scales:
+            xs = x if s == 1 else nn.functional.interpolate(x, scale_factor=s, mode="bilinear", align_corners=False)
+            for flip in (False, True):
+                logits = self.model(xs.flip(-1) if flip else xs).float()
+                logits = logits.flip(-1) if flip else logits
+                if logits.shape[-2:] != size:
+                    logits = nn.functional.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+                probs = probs + logits.softmax(1)
+        return (probs / (2 * len(self.scales))).clamp_min(1e-8).log()
 
 
 class WeightAverage:
@@ -222,7 +236,8 @@ def run_candidate(name: str, diff: dict[str, Any], dev_seq: str, steps: int, roo
 def run_recipe(name: str, diff: dict[str, Any], dev_seq: str, root: Path, budget_min: float,
                out: Path, seed: int = RECIPE.seed) -> dict[str, Any]:
     """camvid_fast (with a candidate's diff) as `fit` runs it (its time budget, validation every 5th epoch),
-    trained on a fold's two sequences: the last model scored on the dev sequence, with and without flip TTA."""
+    trained on a fold's two sequences: the last model scored on the dev sequence, plain, with flip TTA and with
+    each MULTI_SCALES test-time set."""
     if "lovasz" in diff:
         raise SystemExit(f"candidate {name!r} changes the loss, which `fit` does not run: compare it with --steps")
     train_pairs, dev_pairs = fold(root, dev_seq)
@@ -232,7 +247,9 @@ def run_recipe(name: str, diff: dict[str, Any], dev_seq: str, root: Path, budget
                      datasets=(datasets(cfg, train_pairs, True), datasets(cfg, dev_pairs, False)))
     wall = time.perf_counter() - t0
     dev_loader = engine.make_loader(datasets(cfg, dev_pairs, False), cfg.batch_size, False, torch.device("cpu"), 0)
-    scores = {"last": score(run.model, dev_loader, cfg), "last+flip": score(FlipTTA(run.model), dev_loader, cfg)}
+    net = bare(run.model)  # the trained network, without the recipe's own test-time augmentation
+    scores = {"last": score(net, dev_loader, cfg), "last+flip": score(FlipTTA(net), dev_loader, cfg),
+              **{f"last+{k}": score(MultiScaleTTA(net, v), dev_loader, cfg) for k, v in MULTI_SCALES.items()}}
     print(f"{dev_seq} {name}, seed {seed}, budget {budget_min:g} min: {run.epochs_run} epochs in {wall / 60:.1f} min, "
           f"stop {run.stop_reason}, last lr {run.history[-1]['lr']:.2g}  " +
           "  ".join(f"{k} {v['miou']:.3f}" for k, v in scores.items()), flush=True)
@@ -264,6 +281,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--budget-min", type=float, default=None,
                    help="train as `fit` does, under this time budget on each fold (--only: recipe by default)")
+    p.add_argument("--keep", default=None,
+                   help="with --budget-min: keep each run's folder (checkpoint, history) under this directory")
     p.add_argument("--seed", type=int, default=RECIPE.seed,
                    help="with --budget-min: the training seed (another seed measures the seed spread)")
     return p
@@ -278,6 +297,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                               "steps": None if args.budget_min else args.steps,
                               "budget_min": args.budget_min, "command": getattr(args, "command", ""), "rows": []}
     with tempfile.TemporaryDirectory() as tmp:
+        tmp = getattr(args, "keep", None) or tmp
         only = (args.only or ("recipe" if args.budget_min else ",".join(CANDIDATES))).split(",")
         unknown = [n for n in only if n not in CANDIDATES]
         if unknown:

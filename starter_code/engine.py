@@ -55,6 +55,7 @@ from .distributed import (
 )
 from .metrics import ConfusionMatrix
 from .models import build_model
+from .models.tta import with_tta
 from .runs import Run, run_dir_for
 from .slowdown import slowed
 
@@ -441,7 +442,7 @@ def train_epoch(cfg: Config, p: Parts, epoch: int, val_loader: DataLoader, progr
     val = None
     if validates(cfg, p, epoch):
         sync_buffers(p.model)
-        val = evaluate(p.model, val_loader, p.train_ds.info.num_classes, p.device, p.criterion,
+        val = evaluate(with_tta(p.model, cfg.tta), val_loader, p.train_ds.info.num_classes, p.device, p.criterion,
                        amp_enabled(cfg, p.device), cfg.channels_last, progress, desc=f"epoch {epoch + 1} val")
     v = val or {}
     row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": v.get("loss"), "val_ce": v.get("ce"),
@@ -545,7 +546,7 @@ def fit(cfg: Config, run_dir: str | Path | None = None, resume: bool | str = Fal
     if main:
         write_metrics(run_dir, metrics)
     return Run(cfg, run_dir, s.history, metrics, s.best["epoch"], s.stopped, s.stop_reason,
-               list(p.train_ds.info.classes), p.model.eval(), round(s.elapsed, 1))
+               list(p.train_ds.info.classes), with_tta(p.model, cfg.tta).eval(), round(s.elapsed, 1))
 
 
 def _named_metrics(m: dict[str, Any], classes: tuple[str, ...] | list[str]) -> dict[str, Any]:

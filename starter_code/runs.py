@@ -19,6 +19,7 @@ from torch import nn
 from .checkpoint import implied_stop_reason, load_checkpoint, read_history
 from .config import BASELINE, Config, expected_runs
 from .models import MODELS, build_model
+from .models.tta import with_tta
 
 
 @dataclass
@@ -83,6 +84,7 @@ def run_dir_for(cfg: Config, runs_dir: str | Path = "runs") -> Path:
 def load_model(run_dir: str | Path, which: str = "best", device: str | torch.device = "cpu"
                ) -> tuple[nn.Module, Config, dict[str, Any]]:
     """Rebuild a trained model from `<run_dir>/<which>.pt`: (model in eval mode, its Config, the checkpoint).
+    The model predicts as the run validated it: inside its config's test-time augmentation (`tta`), if any.
 
     A model whose factory takes `pretrained` is built with pretrained=False: the checkpoint holds every weight,
     so opening a finished run never fetches (or needs) ImageNet weights."""
@@ -94,7 +96,7 @@ def load_model(run_dir: str | Path, which: str = "best", device: str | torch.dev
         kwargs["pretrained"] = False
     model = build_model(cfg.model, num_classes=len(ckpt["classes"]), **kwargs)
     model.load_state_dict(ckpt["model"])
-    return model.to(device).eval(), cfg, ckpt
+    return with_tta(model.to(device).eval(), cfg.tta), cfg, ckpt
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu", weights: bool = True) -> Run:

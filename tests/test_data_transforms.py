@@ -68,18 +68,19 @@ def _coord_mask(h: int, w: int) -> torch.Tensor:
 
 
 def geometric_part(t):
-    """The transform without its photometric ops (ColorJitter changes the pixel values that encode coordinates)."""
+    """The transform without its photometric ops (ColorJitter and RandomGrayscale change the pixel values that
+    encode coordinates)."""
     if isinstance(t, EvalTransform):
         return t
     assert isinstance(t, v2.Compose)
-    return v2.Compose([op for op in t.transforms if not isinstance(op, v2.ColorJitter)])
+    return v2.Compose([op for op in t.transforms if not isinstance(op, (v2.ColorJitter, v2.RandomGrayscale))])
 
 
 def replay_coords(t, h: int, w: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(x, y) source coordinates of every output pixel (255 where padded), for the draw made under `seed`."""
     x, y = coords(h, w)
     torch.manual_seed(seed)
-    xo, yo = t(tv_tensors.Mask(x + OFF), tv_tensors.Mask(y + OFF))
+    xo, yo = geometric_part(t)(tv_tensors.Mask(x + OFF), tv_tensors.Mask(y + OFF))  # grey needs an image
     return xo.as_subclass(torch.Tensor), yo.as_subclass(torch.Tensor)
 
 
@@ -175,6 +176,25 @@ def test_scale_preset_shows_the_whole_frame_paper_never_its_sides():
     for seed in range(30):
         torch.manual_seed(seed)
         assert lo <= min(resize(tv_tensors.Mask(coord_mask(h, w))).shape) <= hi
+
+
+def test_photo_preset_greys_about_a_fifth_and_keeps_paper_geometry():
+    """photo = paper's geometry (the mask is exactly paper's under the same seed), then harsher colour and a grey
+    image on GRAYSCALE_P of the draws; paper_color never greys."""
+    img = torch.stack([torch.full((90, 130), v, dtype=torch.uint8) for v in (200, 80, 20)])  # saturated orange
+    mask = torch.randint(0, 21, (90, 130), dtype=torch.uint8)
+    photo, paper, color = (build_transform(p, 64) for p in ("photo", "paper", "paper_color"))
+    grey = {"photo": 0, "paper_color": 0}
+    for seed in range(100):
+        torch.manual_seed(seed)
+        out, m = photo(*to_tv(img, mask))
+        torch.manual_seed(seed)
+        assert torch.equal(m, paper(*to_tv(img, mask))[1])
+        grey["photo"] += bool((out[0] == out[1]).all() and (out[1] == out[2]).all())
+        torch.manual_seed(seed)
+        out = color(*to_tv(img, mask))[0]
+        grey["paper_color"] += bool((out[0] == out[1]).all() and (out[1] == out[2]).all())
+    assert 10 <= grey["photo"] <= 32 and grey["paper_color"] == 0, grey  # 100 draws at p = GRAYSCALE_P = 0.2
 
 
 def test_none_preset_is_deterministic_centre_crop():

@@ -17,8 +17,10 @@ from .classes import IGNORE_INDEX
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-PRESETS = ("eval", "none", "paper", "paper_color", "scale", "strong")
+PRESETS = ("eval", "none", "paper", "paper_color", "photo", "scale", "strong")
 LIGHTING = dict(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.03)  # paper_color and scale
+HARSH_LIGHTING = dict(brightness=0.5, contrast=0.5, saturation=0.6, hue=0.05)  # photo
+GRAYSCALE_P = 0.2  # photo: share of grey images, so colour alone cannot tell a class
 SCALE_RANGE = (0.75, 1.5)  # `scale`: shorter side drawn in this range x size (cache keeps the top of it)
 FILL = {tv_tensors.Image: 0, tv_tensors.Mask: IGNORE_INDEX}
 
@@ -62,6 +64,8 @@ def build_transform(preset: str, size: int | None) -> Callable[[torch.Tensor, to
       horizontal flip on 30%;
     - paper_color: paper, then colour jitter of the image (brightness, contrast, saturation 0.6-1.4, hue 0.03):
       lighting that differs between videos (CamVid's dusk sequence) seen in training, labels untouched;
+    - photo: paper, then a harsher colour jitter (brightness and contrast 0.5-1.5, saturation 0.4-1.6, hue
+      0.05) and a grey image on 20%: cameras and lighting unlike any seen in training, shapes kept;
     - scale: shorter side drawn uniformly in SCALE_RANGE x `size`, a random `size` x `size` crop anywhere in the
       frame (padded with void where the frame is smaller), flip on 50%, then paper_color's colour jitter: the whole
       frame at moderate scales, unlike paper's centre crop, which never shows a wide frame's left and right edges;
@@ -78,6 +82,9 @@ def build_transform(preset: str, size: int | None) -> Callable[[torch.Tensor, to
     elif preset == "paper_color":
         ops = [*build_transform("paper", size).transforms,
                v2.ColorJitter(**LIGHTING)]  # image only
+    elif preset == "photo":
+        ops = [*build_transform("paper", size).transforms, v2.ColorJitter(**HARSH_LIGHTING),
+               v2.RandomGrayscale(p=GRAYSCALE_P)]  # image only
     elif preset == "scale":
         lo, hi = (int(f * size) for f in SCALE_RANGE)
         ops = [v2.RandomResize(lo, hi + 1, antialias=True), v2.RandomCrop((size, size), fill=FILL, pad_if_needed=True),
