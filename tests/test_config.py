@@ -79,7 +79,7 @@ def test_overrides_as_strings_are_typed_as_their_field() -> None:
     ("model_kwargs=[1]", "model_kwargs expects dict"),
     ("epoch=3", "epoch is not a config field"),
     ("epochs", "expected KEY=VALUE"),
-    ("augment=wild", "augment='wild': expected one of none, paper, paper_color, scale, strong"),
+    ("augment=wild", "augment='wild': expected one of none, paper, paper_color, photo, scale, strong"),
     ("dataset=imagenet", "expected one of synthetic, voc, camvid"),
 ])
 def test_bad_overrides_fail_naming_the_setting(item: str, message: str) -> None:
