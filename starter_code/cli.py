@@ -239,7 +239,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     m = evaluate(model, loader, ds.info.num_classes, device, progress=not args.quiet, desc=f"evaluate {args.split}")
     named = {"split": args.split, "dataset": dataset, "run": str(args.run), "num_images": len(ds),
              "pixel_acc": m["pixel_acc"], "mean_class_acc": m["mean_class_acc"], "miou": m["miou"],
-             "fw_iou": m["fw_iou"], "iou": dict(zip(ds.info.classes, m["iou"]))}
+             "fw_iou": m["fw_iou"], "iou": dict(zip(ds.info.classes, m["iou"])), "tta": cfg.tta}
     if args.save_predictions:
         out = Path(args.save_predictions)
         out.mkdir(parents=True, exist_ok=True)
@@ -254,7 +254,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 save_index_png(pred.cpu().numpy(), out / f"{ds.ids[i]}.png", ds.info)
         named["predictions"] = str(out)
     print(f"{dataset} {args.split} ({len(ds)} images): mIoU {m['miou']:.4f}  pixel acc {m['pixel_acc']:.4f}  "
-          f"mean class acc {m['mean_class_acc']:.4f}  fw IoU {m['fw_iou']:.4f}")
+          f"mean class acc {m['mean_class_acc']:.4f}  fw IoU {m['fw_iou']:.4f}" +
+          (f"  (test-time augmentation: {cfg.tta}, as the run was trained)" if cfg.tta else ""))
     for name, v in named["iou"].items():
         print(f"  {name:>14s} IoU {v:.4f}")
     if args.json:

@@ -3,12 +3,14 @@ with it everywhere (validation, load_model / evaluate / predict) while its check
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
 import torch
 from torch import nn
 
+from starter_code.cli import main
 from starter_code.config import BASELINE, CHOICES, EXPERIMENTS
 from starter_code.data import build_dataset
 from starter_code.data.synthetic import generate_synthetic_voc
@@ -65,7 +67,7 @@ def syn(tmp_path_factory):
     return root
 
 
-def test_a_flip_run_validates_loads_and_checkpoints_consistently(syn, tmp_path) -> None:
+def test_a_flip_run_validates_loads_and_checkpoints_consistently(syn, tmp_path, capsys) -> None:
     cfg = replace(BASELINE, name="tiny_flip", data_root=str(syn), image_size=48, batch_size=8, epochs=2,
                   device="cpu", workers=0, model="unet", model_kwargs={"base_width": 4}, patience=None,
                   keep="last", tta="flip")
@@ -75,14 +77,11 @@ def test_a_flip_run_validates_loads_and_checkpoints_consistently(syn, tmp_path) 
     loader = make_loader(val, 8, False, torch.device("cpu"), 0)
     cpu = torch.device("cpu")
     with_flip = evaluate(run.model, loader, val.info.num_classes, cpu, progress=False)
-    without = evaluate(bare(run.model), loader, val.info.num_classes, cpu, progress=False)
     assert run.metrics["miou"] == pytest.approx(with_flip["miou"], abs=1e-6)  # validation used the flip
     assert run.history[-1]["val_miou"] == pytest.approx(with_flip["miou"], abs=1e-6)
     images = next(iter(loader))[0]
     with torch.no_grad():
         assert not torch.allclose(run.model(images), bare(run.model)(images)), "the flip changes the logits"
-    assert without["miou"] == pytest.approx(evaluate(bare(run.model), loader, val.info.num_classes, cpu,
-                                                     progress=False)["miou"])
     ckpt = torch.load(tmp_path / "r" / "best.pt", map_location="cpu", weights_only=False)
     assert not any(k.startswith("model.") for k in ckpt["model"]), "the checkpoint stores the bare network"
     loaded, loaded_cfg, _ = load_model(tmp_path / "r")
@@ -90,3 +89,9 @@ def test_a_flip_run_validates_loads_and_checkpoints_consistently(syn, tmp_path) 
     again = evaluate(loaded, loader, val.info.num_classes, cpu, progress=False)
     assert again["miou"] == pytest.approx(with_flip["miou"], abs=1e-6)
     assert isinstance(load_run(tmp_path / "r").model, FlipTTA)
+    # the command line, as a user meets it: same score, and it says the flip was used
+    assert main(["evaluate", "--run", str(tmp_path / "r"), "--data-root", str(syn), "--split", "val", "--quiet",
+                 "--json", str(tmp_path / "e.json")]) == 0
+    out = json.loads((tmp_path / "e.json").read_text())
+    assert out["tta"] == "flip" and out["miou"] == pytest.approx(with_flip["miou"], abs=1e-6)
+    assert "test-time augmentation: flip" in capsys.readouterr().out
