@@ -21,7 +21,10 @@ at shorter sides 0.75-1.5x the crop, flip 50%, the same colour jitter), `res288`
 thinner things are wider in pixels, at ~1.65x the cost of a step), `wide` (the U-Net at base width 24 instead of
 16: ~2.2x the parameters and the cost of a step, so fewer epochs in a budget), `long` (an epoch cap of 70 instead
 of 55: on a quiet box the recipe's 55 epochs end before its budget does) and `photo` (harsher colour jitter and a
-grey image on 20 %: lighting and cameras unlike any in training). Writes the JSON after every fold and candidate.
+grey image on 20 %: lighting and cameras unlike any in training); with `--budget-min` also `mixstyle` (MixStyle
+after the first three encoder blocks), `ibn` (IBN-a: half of those blocks' first norm per image), `paste`
+(rare-class copy-paste between training crops), `sgd` and `adamw` (other optimisers): docs/BENCHMARKS.md ("Five
+more families"). Writes the JSON after every fold and candidate.
 
     python -m benchmarks camvid-recipe --budget-min 29 --folds 0001TP [--only recipe,scale] --json FILE
 
@@ -37,8 +40,10 @@ import argparse
 import copy
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +55,9 @@ from starter_code.config import EXPERIMENTS, Config
 from starter_code.data import IGNORE_INDEX, SegmentationDataset, build_transform, cache_size_for, eval_size
 from starter_code.data.camvid import read_camvid_list
 from starter_code.data.classes import CAMVID_INFO
+from starter_code.models import MODELS, register
 from starter_code.models.tta import FlipTTA, bare
+from starter_code.models.unet import UNet
 
 from .common import CAMVID_ROOT, machine_info, save_json
 
@@ -59,7 +66,11 @@ SEQUENCES = ("0001TP", "0006R0", "0016E5")
 CANDIDATES: dict[str, dict[str, Any]] = {"recipe": {}, "paper": {"augment": "paper"}, "lovasz": {"lovasz": 1.0},
                                          "scale": {"augment": "scale"}, "res288": {"image_size": 288, "eval_size": 288},
                                          "wide": {"model_kwargs": {"base_width": 24}},
-                                         "long": {"epochs": 70}, "photo": {"augment": "photo"}}
+                                         "long": {"epochs": 70}, "photo": {"augment": "photo"},
+                                         "mixstyle": {"model": "unet_small_mixstyle"},
+                                         "ibn": {"model": "unet_small_ibn"}, "paste": {"paste": 0.5},
+                                         "sgd": {"optimizer": "sgd", "lr": 0.02, "weight_decay": 5e-4},
+                                         "adamw": {"optimizer": "adamw", "weight_decay": 0.05}}
 MULTI_SCALES = {"ms": (0.75, 1.0, 1.25), "up": (1.0, 1.25)}  # test-time scale sets, each with flip
 SWA_FRACTION = 0.25  # the last quarter of the epochs is averaged
 
@@ -78,10 +89,59 @@ def fold(root: Path, dev_sequence: str) -> tuple[list[tuple[Path, Path]], list[t
     return [p for p in pairs if sequence(p[0]) != dev_sequence], [p for p in pairs if sequence(p[0]) == dev_sequence]
 
 
-def datasets(cfg: Config, pairs: Sequence[tuple[Path, Path]], train: bool) -> SegmentationDataset:
-    """A CamVid dataset over `pairs`: the recipe's training transform, or its evaluation one."""
+RARE = ("Pole", "SignSymbol", "Fence", "Pedestrian", "Bicyclist")  # the five rarest CamVid classes by pixels
+
+
+class PasteRare(SegmentationDataset):
+    """Copy-paste (Ghiasi et al., 2021) for semantic masks: with probability `p` a training crop also receives,
+    where they stand in another training crop (independently augmented), that crop's pixels of the RARE classes,
+    labels included: thin and small things seen more often, in front of other streets and lighting."""
+
+    def __init__(self, *args: Any, p: float = 0.5, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.p = p
+        self.rare = torch.tensor([self.info.classes.index(c) for c in RARE])
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        img, msk = super().__getitem__(index)
+        if torch.rand(()).item() < self.p:
+            img2, msk2 = super().__getitem__(int(torch.randint(len(self), ()).item()))
+            if img2.shape == img.shape:
+                m = torch.isin(msk2, self.rare)
+                img, msk = torch.where(m, img2, img), torch.where(m, msk2, msk)
+        return img, msk
+
+
+# Other optimisers than the engine's Adam, for a candidate's "optimizer" key (fit builds its optimiser through
+# engine.build_optimizer, which `other_optimizer` swaps for the length of one run).
+OPTIMIZERS: dict[str, Any] = {
+    "sgd": lambda groups, cfg: torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True,
+                                               weight_decay=cfg.weight_decay),
+    "adamw": lambda groups, cfg: torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True),
+}
+
+
+@contextmanager
+def other_optimizer(name: str | None) -> Iterator[None]:
+    """Within the block, engine.build_optimizer builds OPTIMIZERS[name] (None: the engine's own)."""
+    if name is None:
+        yield
+        return
+    own = engine.build_optimizer
+    engine.build_optimizer = lambda model, cfg, device: OPTIMIZERS[name](engine.param_groups(model, cfg), cfg)
+    try:
+        yield
+    finally:
+        engine.build_optimizer = own
+
+
+def datasets(cfg: Config, pairs: Sequence[tuple[Path, Path]], train: bool,
+             paste: float | None = None) -> SegmentationDataset:
+    """A CamVid dataset over `pairs`: the recipe's training transform, or its evaluation one; `paste`: the
+    probability of a rare-class copy-paste (PasteRare) on a training crop."""
     preset, size = (cfg.augment, cfg.image_size) if train else ("eval", eval_size(cfg))
-    return SegmentationDataset([p[0] for p in pairs], [p[1] for p in pairs], CAMVID_INFO,
+    cls = partial(PasteRare, p=paste) if paste else SegmentationDataset
+    return cls([p[0] for p in pairs], [p[1] for p in pairs], CAMVID_INFO,
                                [p[0].stem for p in pairs], build_transform(preset, size), cache=cfg.cache,
                                cache_size=cache_size_for(preset, size), uniform_size=True)
 
@@ -126,6 +186,61 @@ class PlusLovasz(nn.Module):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self.base(logits, target) + self.weight * lovasz_softmax(logits, target)
+
+
+# Domain generalisation: dev frames come from a video the model never saw (other light, camera, street), so the
+# shallow features' per-image statistics (mostly "style") differ between train and dev.
+STYLE_BLOCKS = (0, 1, 2)  # the U-Net encoder blocks (full, 1/2, 1/4 resolution) whose output style is touched
+
+
+class MixStyle(nn.Module):
+    """MixStyle (Zhou et al., ICLR 2021): in training, with probability `p`, each image's channel means and stds
+    are replaced by a Beta(alpha, alpha) mix of its own and another batch image's: new "styles" between the
+    training videos, content kept. Identity in eval mode."""
+
+    def __init__(self, p: float = 0.5, alpha: float = 0.1, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.p, self.alpha, self.eps = p, alpha, eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or x.shape[0] < 2 or torch.rand(()).item() > self.p:
+            return x
+        mu = x.mean((2, 3), keepdim=True).detach()
+        sig = (x.var((2, 3), keepdim=True) + self.eps).sqrt().detach()
+        lam = torch.distributions.Beta(self.alpha, self.alpha).sample((x.shape[0], 1, 1, 1)).to(x)
+        perm = torch.randperm(x.shape[0], device=x.device)
+        return (x - mu) / sig * (lam * sig + (1 - lam) * sig[perm]) + lam * mu + (1 - lam) * mu[perm]
+
+
+class IBN(nn.Module):
+    """IBN-a (Pan et al., ECCV 2018): InstanceNorm (affine) on the first half of the channels, BatchNorm on the
+    rest: half the shallow features lose each image's contrast and colour cast, half keep what tells classes apart."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.half = channels // 2
+        self.instance = nn.InstanceNorm2d(self.half, affine=True)
+        self.batch = nn.BatchNorm2d(channels - self.half)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = x[:, :self.half], x[:, self.half:]
+        return torch.cat([self.instance(a.contiguous()), self.batch(b)], 1)
+
+
+def _unet_small_styled(num_classes: int, kind: str) -> nn.Module:
+    net = UNet(num_classes, base_width=16)
+    for i in STYLE_BLOCKS:
+        block = net.encoder[i]
+        if kind == "mixstyle":
+            net.encoder[i] = nn.Sequential(*block, MixStyle())
+        else:  # ibn: the first BatchNorm of the block's double conv
+            block[1] = IBN(block[1].num_features)
+    return net
+
+
+if "unet_small_mixstyle" not in MODELS:
+    register("unet_small_mixstyle")(lambda num_classes=21: _unet_small_styled(num_classes, "mixstyle"))
+    register("unet_small_ibn")(lambda num_classes=21: _unet_small_styled(num_classes, "ibn"))
 
 
 class MultiScaleTTA(nn.Module):
@@ -197,6 +312,8 @@ def run_candidate(name: str, diff: dict[str, Any], dev_seq: str, steps: int, roo
     flip TTA, on the dev sequence."""
     diff = dict(diff)
     lovasz = diff.pop("lovasz", None)
+    if {"paste", "optimizer"} & set(diff):
+        raise SystemExit(f"candidate {name!r} is measured as `fit` runs it: add --budget-min (e.g. --budget-min 29)")
     train_pairs, dev_pairs = fold(root, dev_seq)
     per_epoch = len(train_pairs) // RECIPE.batch_size
     epochs = max(2, round(steps / per_epoch))
@@ -240,11 +357,14 @@ def run_recipe(name: str, diff: dict[str, Any], dev_seq: str, root: Path, budget
     each MULTI_SCALES test-time set."""
     if "lovasz" in diff:
         raise SystemExit(f"candidate {name!r} changes the loss, which `fit` does not run: compare it with --steps")
+    diff = dict(diff)
+    paste, optimizer = diff.pop("paste", None), diff.pop("optimizer", None)
     train_pairs, dev_pairs = fold(root, dev_seq)
     cfg = replace(RECIPE, name=name, budget_min=budget_min, device="cpu", seed=seed, **diff)
     t0 = time.perf_counter()
-    run = engine.fit(cfg, out / f"{name}-{dev_seq}", progress=False,
-                     datasets=(datasets(cfg, train_pairs, True), datasets(cfg, dev_pairs, False)))
+    with other_optimizer(optimizer):
+        run = engine.fit(cfg, out / f"{name}-{dev_seq}", progress=False,
+                         datasets=(datasets(cfg, train_pairs, True, paste), datasets(cfg, dev_pairs, False)))
     wall = time.perf_counter() - t0
     dev_loader = engine.make_loader(datasets(cfg, dev_pairs, False), cfg.batch_size, False, torch.device("cpu"), 0)
     net = bare(run.model)  # the trained network, without the recipe's own test-time augmentation
@@ -253,7 +373,9 @@ def run_recipe(name: str, diff: dict[str, Any], dev_seq: str, root: Path, budget
     print(f"{dev_seq} {name}, seed {seed}, budget {budget_min:g} min: {run.epochs_run} epochs in {wall / 60:.1f} min, "
           f"stop {run.stop_reason}, last lr {run.history[-1]['lr']:.2g}  " +
           "  ".join(f"{k} {v['miou']:.3f}" for k, v in scores.items()), flush=True)
-    return {"candidate": name, "diff": {**diff, "budget_min": budget_min}, "seed": seed, "dev_sequence": dev_seq,
+    extra = {k: v for k, v in (("paste", paste), ("optimizer", optimizer)) if v}
+    return {"candidate": name, "diff": {**diff, **extra, "budget_min": budget_min},
+            "seed": seed, "dev_sequence": dev_seq,
             "train_frames": len(train_pairs), "dev_frames": len(dev_pairs), "epochs": run.epochs_run,
             "stop_reason": run.stop_reason, "wall_s": wall, "fit_seconds": run.fit_seconds, "scores": scores,
             "history": run.history}
