@@ -141,9 +141,9 @@ def datasets(cfg: Config, pairs: Sequence[tuple[Path, Path]], train: bool,
     probability of a rare-class copy-paste (PasteRare) on a training crop."""
     preset, size = (cfg.augment, cfg.image_size) if train else ("eval", eval_size(cfg))
     cls = partial(PasteRare, p=paste) if paste else SegmentationDataset
-    return cls([p[0] for p in pairs], [p[1] for p in pairs], CAMVID_INFO,
-                               [p[0].stem for p in pairs], build_transform(preset, size), cache=cfg.cache,
-                               cache_size=cache_size_for(preset, size), uniform_size=True)
+    return cls([p[0] for p in pairs], [p[1] for p in pairs], CAMVID_INFO, [p[0].stem for p in pairs],
+               build_transform(preset, size), cache=cfg.cache, cache_size=cache_size_for(preset, size),
+               uniform_size=True)
 
 
 # ---------------------------------------------------------------------------------------------- the candidates
