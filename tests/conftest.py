@@ -6,6 +6,7 @@ The real data (read-only, never copied into the project) lives next to the repos
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
+from starter_code.config import BASELINE, Config
 from starter_code.data.classes import voc_palette
+from starter_code.data.synthetic import generate_synthetic_voc
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 VOC_MASKS = SHARED / "voc2012-masks"
@@ -73,3 +76,18 @@ def make_voc_tree(root: Path, splits: dict[str, list[str]], hw: tuple[int, int] 
 def voc_tree(tmp_path: Path) -> Path:
     """A tiny valid VOC tree under tmp_path (train: a, b; val: c); returns the VOC2012 directory."""
     return make_voc_tree(tmp_path, {"train": ["2000_000001", "2000_000002"], "val": ["2000_000003"]})
+
+
+def tiny(root: Path, **kw) -> Config:
+    """16 train / 8 val images at 48 px, a 4-channel U-Net: eight epochs in a few seconds."""
+    base = {"name": "tiny", "data_root": str(root), "image_size": 48, "batch_size": 8, "epochs": 8, "device": "cpu",
+            "workers": 0, "model": "unet", "model_kwargs": {"base_width": 4}, "patience": 2}
+    return replace(BASELINE, **{**base, **kw})
+
+
+@pytest.fixture(scope="session")
+def syn48(tmp_path_factory) -> Path:
+    """The synthetic set `tiny` runs train on, generated once per test session."""
+    root = tmp_path_factory.mktemp("syn48")
+    generate_synthetic_voc(root, n_train=16, n_val=8, size=48, seed=0, progress=False)
+    return root

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from conftest import tiny
 from torch.utils.data import Dataset
 
 import starter_code.engine as engine
@@ -190,20 +191,6 @@ def crash_in_epoch(monkeypatch, index: int) -> None:
         return real(*a, **k)
 
     monkeypatch.setattr(engine, "train_one_epoch", crashing)
-
-
-def tiny(root, **kw) -> Config:
-    """16 train / 8 val images at 48 px, a 4-channel U-Net: eight epochs in a few seconds."""
-    base = {"name": "tiny", "data_root": str(root), "image_size": 48, "batch_size": 8, "epochs": 8, "device": "cpu",
-            "workers": 0, "model": "unet", "model_kwargs": {"base_width": 4}, "patience": 2}
-    return replace(BASELINE, **{**base, **kw})
-
-
-@pytest.fixture(scope="module")
-def syn48(tmp_path_factory):
-    root = tmp_path_factory.mktemp("syn48")
-    generate_synthetic_voc(root, n_train=16, n_val=8, size=48, seed=0, progress=False)
-    return root
 
 
 def test_resume_on_a_new_machine_keeps_the_best_model(syn48, tmp_path, monkeypatch) -> None:

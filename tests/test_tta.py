@@ -4,16 +4,15 @@ with it everywhere (validation, load_model / evaluate / predict) while its check
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import pytest
 import torch
+from conftest import tiny
 from torch import nn
 
 from starter_code.cli import main
 from starter_code.config import BASELINE, CHOICES, EXPERIMENTS
 from starter_code.data import build_dataset
-from starter_code.data.synthetic import generate_synthetic_voc
 from starter_code.engine import evaluate, fit, make_loader
 from starter_code.models.tta import TTA_CHOICES, FlipTTA, bare, with_tta
 from starter_code.runs import load_model, load_run
@@ -60,20 +59,11 @@ def test_with_tta_wraps_once_and_names_bad_values() -> None:
     assert EXPERIMENTS["camvid_fast"].tta == "flip" and BASELINE.tta is None
 
 
-@pytest.fixture(scope="module")
-def syn(tmp_path_factory):
-    root = tmp_path_factory.mktemp("syn_tta")
-    generate_synthetic_voc(root, n_train=16, n_val=8, size=48, seed=0, progress=False)
-    return root
-
-
-def test_a_flip_run_validates_loads_and_checkpoints_consistently(syn, tmp_path, capsys) -> None:
-    cfg = replace(BASELINE, name="tiny_flip", data_root=str(syn), image_size=48, batch_size=8, epochs=2,
-                  device="cpu", workers=0, model="unet", model_kwargs={"base_width": 4}, patience=None,
-                  keep="last", tta="flip")
+def test_a_flip_run_validates_loads_and_checkpoints_consistently(syn48, tmp_path, capsys) -> None:
+    cfg = tiny(syn48, name="tiny_flip", epochs=2, patience=None, keep="last", tta="flip")
     run = fit(cfg, tmp_path / "r", progress=False)
     assert isinstance(run.model, FlipTTA)
-    val = build_dataset("synthetic", syn, "val", "eval", 48)
+    val = build_dataset("synthetic", syn48, "val", "eval", 48)
     loader = make_loader(val, 8, False, torch.device("cpu"), 0)
     cpu = torch.device("cpu")
     with_flip = evaluate(run.model, loader, val.info.num_classes, cpu, progress=False)
@@ -90,7 +80,7 @@ def test_a_flip_run_validates_loads_and_checkpoints_consistently(syn, tmp_path, 
     assert again["miou"] == pytest.approx(with_flip["miou"], abs=1e-6)
     assert isinstance(load_run(tmp_path / "r").model, FlipTTA)
     # the command line, as a user meets it: same score, and it says the flip was used
-    assert main(["evaluate", "--run", str(tmp_path / "r"), "--data-root", str(syn), "--split", "val", "--quiet",
+    assert main(["evaluate", "--run", str(tmp_path / "r"), "--data-root", str(syn48), "--split", "val", "--quiet",
                  "--json", str(tmp_path / "e.json")]) == 0
     out = json.loads((tmp_path / "e.json").read_text())
     assert out["tta"] == "flip" and out["miou"] == pytest.approx(with_flip["miou"], abs=1e-6)
