@@ -24,7 +24,9 @@ of 55: on a quiet box the recipe's 55 epochs end before its budget does) and `ph
 grey image on 20 %: lighting and cameras unlike any in training); with `--budget-min` also `mixstyle` (MixStyle
 after the first three encoder blocks), `ibn` (IBN-a: half of those blocks' first norm per image), `paste`
 (rare-class copy-paste between training crops), `sgd` and `adamw` (other optimisers): docs/BENCHMARKS.md ("Five
-more families"). Writes the JSON after every fold and candidate.
+more families"); `adamw_wd0.02` and `adamw_wd0.2` (AdamW's weight-decay strength) and `long3x` (three times the
+epoch cap, run with a budget that does not bind: what the 30-minute limit costs): "Weight decay, and the ceiling".
+Writes the JSON after every fold and candidate.
 
     python -m benchmarks camvid-recipe --budget-min 29 --folds 0001TP [--only recipe,scale] --json FILE
 
@@ -70,7 +72,10 @@ CANDIDATES: dict[str, dict[str, Any]] = {"recipe": {}, "paper": {"augment": "pap
                                          "mixstyle": {"model": "unet_small_mixstyle"},
                                          "ibn": {"model": "unet_small_ibn"}, "paste": {"paste": 0.5},
                                          "sgd": {"optimizer": "sgd", "lr": 0.02, "weight_decay": 5e-4},
-                                         "adamw": {"optimizer": "adamw", "weight_decay": 0.05}}
+                                         "adamw": {"optimizer": "adamw", "weight_decay": 0.05},
+                                         "adamw_wd0.02": {"optimizer": "adamw", "weight_decay": 0.02},
+                                         "adamw_wd0.2": {"optimizer": "adamw", "weight_decay": 0.2},
+                                         "long3x": {"epochs": 165, "val_every": 15}}
 MULTI_SCALES = {"ms": (0.75, 1.0, 1.25), "up": (1.0, 1.25)}  # test-time scale sets, each with flip
 SWA_FRACTION = 0.25  # the last quarter of the epochs is averaged
 
@@ -350,17 +355,27 @@ def run_candidate(name: str, diff: dict[str, Any], dev_seq: str, steps: int, roo
     return row
 
 
+def equal_step_epochs(epochs: int, train_frames: int, all_frames: int) -> int:
+    """Epochs over a fold's `train_frames` that make as many optimizer steps as `epochs` over all the frames
+    (the shipped run): a fold trains fewer frames, so the same epoch count would give it less training."""
+    return max(1, round(epochs * all_frames / train_frames))
+
+
 def run_recipe(name: str, diff: dict[str, Any], dev_seq: str, root: Path, budget_min: float,
-               out: Path, seed: int = RECIPE.seed) -> dict[str, Any]:
+               out: Path, seed: int = RECIPE.seed, equal_steps: bool = False) -> dict[str, Any]:
     """camvid_fast (with a candidate's diff) as `fit` runs it (its time budget, validation every 5th epoch),
     trained on a fold's two sequences: the last model scored on the dev sequence, plain, with flip TTA and with
-    each MULTI_SCALES test-time set."""
+    each MULTI_SCALES test-time set. `equal_steps`: as many optimizer steps as the shipped run (all the train
+    frames) makes, validated once at the end."""
     if "lovasz" in diff:
         raise SystemExit(f"candidate {name!r} changes the loss, which `fit` does not run: compare it with --steps")
     diff = dict(diff)
     paste, optimizer = diff.pop("paste", None), diff.pop("optimizer", None)
     train_pairs, dev_pairs = fold(root, dev_seq)
     cfg = replace(RECIPE, name=name, budget_min=budget_min, device="cpu", seed=seed, **diff)
+    if equal_steps:
+        epochs = equal_step_epochs(cfg.epochs, len(train_pairs), len(train_pairs) + len(dev_pairs))
+        cfg = replace(cfg, epochs=epochs, val_every=epochs)
     t0 = time.perf_counter()
     with other_optimizer(optimizer):
         run = engine.fit(cfg, out / f"{name}-{dev_seq}", progress=False,
@@ -374,7 +389,8 @@ def run_recipe(name: str, diff: dict[str, Any], dev_seq: str, root: Path, budget
           f"stop {run.stop_reason}, last lr {run.history[-1]['lr']:.2g}  " +
           "  ".join(f"{k} {v['miou']:.3f}" for k, v in scores.items()), flush=True)
     extra = {k: v for k, v in (("paste", paste), ("optimizer", optimizer)) if v}
-    return {"candidate": name, "diff": {**diff, **extra, "budget_min": budget_min},
+    return {"candidate": name, "diff": {**diff, **extra, "budget_min": budget_min}, "equal_steps": equal_steps,
+            "epoch_cap": cfg.epochs,
             "seed": seed, "dev_sequence": dev_seq,
             "train_frames": len(train_pairs), "dev_frames": len(dev_pairs), "epochs": run.epochs_run,
             "stop_reason": run.stop_reason, "wall_s": wall, "fit_seconds": run.fit_seconds, "scores": scores,
@@ -405,6 +421,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="train as `fit` does, under this time budget on each fold (--only: recipe by default)")
     p.add_argument("--keep", default=None,
                    help="with --budget-min: keep each run's folder (checkpoint, history) under this directory")
+    p.add_argument("--equal-steps", action="store_true",
+                   help="with --budget-min: each fold makes as many optimizer steps as the shipped run on all the "
+                        "train frames (more epochs over a fold's fewer frames), validated once at the end")
     p.add_argument("--seed", type=int, default=RECIPE.seed,
                    help="with --budget-min: the training seed (another seed measures the seed spread)")
     return p
@@ -414,6 +433,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Every candidate on every fold, the JSON written after each (a long study survives an interruption)."""
     if args.threads:
         torch.set_num_threads(args.threads)
+    if getattr(args, "equal_steps", False) and not args.budget_min:
+        raise SystemExit("--equal-steps trains as `fit` does: give it --budget-min too (e.g. --budget-min 29)")
     root = Path(args.data_root)
     result: dict[str, Any] = {"benchmark": "camvid_recipe", "machine": machine_info(), "base": RECIPE.to_dict(),
                               "steps": None if args.budget_min else args.steps,
@@ -427,7 +448,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for dev_seq in args.folds.split(","):
             for name in only:
                 result["rows"].append(run_recipe(name, CANDIDATES[name], dev_seq, root, args.budget_min, Path(tmp),
-                                                 args.seed)
+                                                 args.seed, args.equal_steps)
                                       if args.budget_min
                                       else run_candidate(name, CANDIDATES[name], dev_seq, args.steps, root))
                 result["summary"] = summary(result["rows"])

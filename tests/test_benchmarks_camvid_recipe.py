@@ -8,6 +8,7 @@ import pytest
 import torch
 from conftest import CAMVID, requires_camvid
 
+from benchmarks.__main__ import main
 from benchmarks.camvid_recipe import (
     CANDIDATES,
     IBN,
@@ -16,6 +17,7 @@ from benchmarks.camvid_recipe import (
     MixStyle,
     PasteRare,
     datasets,
+    equal_step_epochs,
     fold,
     other_optimizer,
     run_candidate,
@@ -95,3 +97,24 @@ def test_other_optimizer_swaps_the_engines_optimiser_for_one_block_only(name: st
 def test_fit_only_candidates_refuse_the_fixed_step_comparison(name: str, tmp_path) -> None:
     with pytest.raises(SystemExit, match="--budget-min"):
         run_candidate(name, CANDIDATES[name], "0016E5", 10, tmp_path)
+
+
+def test_equal_step_epochs_give_a_fold_the_shipped_runs_training() -> None:
+    assert equal_step_epochs(55, 367, 367) == 55
+    assert [equal_step_epochs(55, n, 367) for n in (163, 266, 305)] == [124, 76, 66]  # 55 x 367 / n, rounded
+
+
+@requires_camvid
+def test_equal_steps_folds_make_as_many_optimizer_steps_as_the_shipped_run() -> None:
+    shipped = RECIPE.epochs * (sum(len(p) for p in fold(CAMVID, "0016E5")) // RECIPE.batch_size)  # drop_last
+    for dev in ("0001TP", "0006R0", "0016E5"):
+        train, _ = fold(CAMVID, dev)
+        per_epoch = len(train) // RECIPE.batch_size
+        steps = equal_step_epochs(RECIPE.epochs, len(train), sum(len(p) for p in fold(CAMVID, dev))) * per_epoch
+        assert abs(steps - shipped) <= per_epoch, (dev, steps, shipped)  # within one of the fold's epochs
+        assert RECIPE.epochs * per_epoch < 0.9 * shipped  # what the plain protocol gave the fold
+
+
+def test_equal_steps_without_a_budget_is_refused(tmp_path) -> None:
+    with pytest.raises(SystemExit, match="--budget-min"):
+        main(["camvid-recipe", "--equal-steps", "--only", "recipe", "--json", str(tmp_path / "x.json")])
