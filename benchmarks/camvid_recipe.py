@@ -25,8 +25,9 @@ grey image on 20 %: lighting and cameras unlike any in training); with `--budget
 after the first three encoder blocks), `ibn` (IBN-a: half of those blocks' first norm per image), `paste`
 (rare-class copy-paste between training crops), `sgd` and `adamw` (other optimisers): docs/BENCHMARKS.md ("Five
 more families"); `adamw_wd0.02` and `adamw_wd0.2` (AdamW's weight-decay strength) and `long3x` (three times the
-epoch cap, run with a budget that does not bind: what the 30-minute limit costs): "Weight decay, and the ceiling".
-Writes the JSON after every fold and candidate.
+epoch cap, run with a budget that does not bind: what the 30-minute limit costs); `--equal-steps` gives each fold
+the shipped run's optimizer steps: "Weight decay, and how much training a fold gets". Writes the JSON after every
+fold and candidate.
 
     python -m benchmarks camvid-recipe --budget-min 29 --folds 0001TP [--only recipe,scale] --json FILE
 
