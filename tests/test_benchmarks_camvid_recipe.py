@@ -118,3 +118,20 @@ def test_equal_steps_folds_make_as_many_optimizer_steps_as_the_shipped_run() -> 
 def test_equal_steps_without_a_budget_is_refused(tmp_path) -> None:
     with pytest.raises(SystemExit, match="--budget-min"):
         main(["camvid-recipe", "--equal-steps", "--only", "recipe", "--json", str(tmp_path / "x.json")])
+
+
+def test_the_documented_dev_estimate_is_the_mean_of_the_committed_equal_steps_runs() -> None:
+    """The README's headline CamVid dev figure must come from the JSONs in benchmarks/results, not be typed in."""
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    names = ("equal_steps", "equal_steps_0001TP", "equal_steps_seed1")
+    rows = [r for n in names
+            for r in json.loads((root / f"benchmarks/results/camvid_recipe_budget_{n}.json").read_text())["rows"]]
+    assert sorted((r["dev_sequence"], r["seed"]) for r in rows) == [
+        (d, s) for d in ("0001TP", "0006R0", "0016E5") for s in (0, 1)]  # three folds x two seeds, once each
+    assert all(r["equal_steps"] and r["stop_reason"] == "budget" for r in rows)
+    mean = sum(r["scores"]["last+flip"]["miou"] for r in rows) / len(rows)
+    for doc in ("README.md", "docs/BENCHMARKS.md", "docs/results/camvid_fast.md"):
+        assert f"**{mean:.3f}**" in (root / doc).read_text(), doc
