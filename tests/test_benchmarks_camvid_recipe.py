@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -24,6 +25,7 @@ from benchmarks.camvid_recipe import (
 )
 from starter_code import engine
 from starter_code.models import build_model
+from starter_code.workspace import project_root
 
 
 def test_mixstyle_is_the_identity_in_eval_mode() -> None:
@@ -122,10 +124,7 @@ def test_equal_steps_without_a_budget_is_refused(tmp_path) -> None:
 
 def test_the_documented_dev_estimate_is_the_mean_of_the_committed_equal_steps_runs() -> None:
     """The README's headline CamVid dev figure must come from the JSONs in benchmarks/results, not be typed in."""
-    import json
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
+    root = project_root()
     names = ("equal_steps", "equal_steps_0001TP", "equal_steps_seed1")
     rows = [r for n in names
             for r in json.loads((root / f"benchmarks/results/camvid_recipe_budget_{n}.json").read_text())["rows"]]
